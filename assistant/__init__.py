@@ -1,0 +1,43 @@
+"""A local, cited question-answering assistant over a folder of briefing documents.
+
+>>> from assistant import build_index, retrieve
+>>> build_index()                                  # doctest: +SKIP
+>>> retrieve("Who attended the 2+2 in Tokyo?", k=5)  # doctest: +SKIP
+"""
+
+from ._errors import (
+    AssistantError,
+    BuildInProgressError,
+    IndexCorruptError,
+    IndexError_,
+    IndexMismatchError,
+    IndexMissingError,
+    ModelError,
+    QuestionError,
+    SourcesError,
+)
+from ._indexing import build_index
+from ._retrieval import retrieve
+from ._settings import ChunkingSettings, Settings
+from ._types import Answer, BuildReport, Citation, SkippedSource, Span
+
+__all__ = [
+    "Answer",
+    "AssistantError",
+    "BuildInProgressError",
+    "BuildReport",
+    "ChunkingSettings",
+    "Citation",
+    "IndexCorruptError",
+    "IndexError_",
+    "IndexMismatchError",
+    "IndexMissingError",
+    "ModelError",
+    "QuestionError",
+    "Settings",
+    "SkippedSource",
+    "SourcesError",
+    "Span",
+    "build_index",
+    "retrieve",
+]

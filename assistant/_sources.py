@@ -1,0 +1,189 @@
+"""Source files → `Document`: text exactly as `Path.read_text(encoding="utf-8")`
+gives it, plus title, date and series read from the header.
+
+A file that cannot be read is reported as a `SkippedSource`, never fatal: one bad
+file must not stop the others from being indexed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from ._errors import SourcesError
+from ._types import Document, SkippedSource
+
+__all__ = ["SUPPORTED_SUFFIXES", "load_documents", "read_source"]
+
+
+def _decode_utf8_text(data: bytes) -> str:
+    """Decode like `Path.read_text(encoding="utf-8")`, universal newlines included,
+    so offsets computed here index the same string a reader gets back."""
+    if b"\x00" in data:
+        raise ValueError("looks binary (contains NUL bytes)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not valid UTF-8 (byte {exc.start})") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+#: Suffix → decoder. A new format (e.g. PDF) adds an entry whose decoder returns
+#: the text that offsets will point into.
+_DECODERS: dict[str, Callable[[bytes], str]] = {
+    ".txt": _decode_utf8_text,
+    ".md": _decode_utf8_text,
+}
+SUPPORTED_SUFFIXES = frozenset(_DECODERS)
+
+_MONTHS = (
+    "january|february|march|april|may|june|july|august|september|october|november|december"
+    "|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
+)
+_DATE_FORMATS = (
+    (re.compile(rf"^(?P<m>{_MONTHS})\.?\s+(?P<d>\d{{1,2}}),?\s+(?P<y>\d{{4}})$", re.I), "mdy"),
+    (re.compile(rf"^(?P<d>\d{{1,2}})\s+(?P<m>{_MONTHS})\.?,?\s+(?P<y>\d{{4}})$", re.I), "dmy"),
+    (re.compile(r"^(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})$"), "iso"),
+)
+_ISO_IN_NAME = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
+_MARKDOWN_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$")
+_HEADER_LINES = 8
+
+
+def _month_number(name: str) -> int:
+    key = name.lower()[:3]
+    return [m[:3] for m in _MONTHS.split("|")[:12]].index(key) + 1
+
+
+def parse_date_line(line: str) -> dt.date | None:
+    """The date a header line consists of ("August 16, 2024", "16 Aug 2024",
+    "2024-08-16"), or None."""
+    line = line.strip().strip("*_").strip()
+    for pattern, kind in _DATE_FORMATS:
+        match = pattern.match(line)
+        if not match:
+            continue
+        month = int(match["m"]) if kind == "iso" else _month_number(match["m"])
+        try:
+            return dt.date(int(match["y"]), month, int(match["d"]))
+        except ValueError:
+            return None
+    return None
+
+
+def _date_from_name(name: str) -> dt.date | None:
+    match = _ISO_IN_NAME.search(name)
+    if not match:
+        return None
+    try:
+        return dt.date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:
+        return None
+
+
+def _is_series_line(line: str) -> bool:
+    """A short all-capitals line such as "INTELBRIEF" names the publication."""
+    letters = [c for c in line if c.isalpha()]
+    return 0 < len(line.split()) <= 4 and len(letters) >= 3 and all(c.isupper() for c in letters)
+
+
+def _is_title_like(line: str) -> bool:
+    words = line.split()
+    return 0 < len(words) <= 25 and not line.rstrip().endswith((".", ",", ";", ":"))
+
+
+def extract_metadata(text: str, source: str) -> tuple[str, dt.date | None, str | None]:
+    """Title, date and series from a document's first lines (date falls back to an
+    ISO date in the file name, title to the file name)."""
+    title: str | None = None
+    date: dt.date | None = None
+    series: str | None = None
+    lines = [line.strip() for line in text.split("\n") if line.strip()][:_HEADER_LINES]
+    for line in lines:
+        heading = _MARKDOWN_HEADING.match(line)
+        if heading and title is None:
+            title = heading.group(1).strip()
+            continue
+        plain = line.strip("*_ ").strip()
+        if date is None and (parsed := parse_date_line(plain)) is not None:
+            date = parsed
+        elif title is None and series is None and _is_series_line(plain):
+            series = plain
+        elif title is None and _is_title_like(plain) and not plain.startswith(("-", "*", "•")):
+            title = plain
+    name = Path(source).name
+    return (
+        title or Path(source).stem.replace("_", " ").replace("-", " ").strip() or name,
+        date or _date_from_name(name),
+        series,
+    )
+
+
+def read_source(path: Path, source: str) -> Document:
+    """Read one file into a `Document`.
+
+    Args:
+        path: The file on disk.
+        source: Its path relative to the sources folder, POSIX style.
+
+    Returns:
+        The document with its exact text and header metadata.
+
+    Raises:
+        ValueError: The file is empty, binary, not UTF-8 or of an unsupported type.
+    """
+    decoder = _DECODERS.get(path.suffix.lower())
+    if decoder is None:
+        supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
+        raise ValueError(f"unsupported file type {path.suffix or '(none)'}; supported: {supported}")
+    data = path.read_bytes()
+    if not data.strip():
+        raise ValueError("empty file")
+    text = decoder(data)
+    title, date, series = extract_metadata(text, source)
+    return Document(
+        source=source,
+        text=text,
+        sha256=hashlib.sha256(data).hexdigest(),
+        title=title,
+        date=date,
+        series=series,
+    )
+
+
+def load_documents(sources_dir: Path) -> tuple[list[Document], list[SkippedSource]]:
+    """Every readable document under `sources_dir`, sorted by path.
+
+    Args:
+        sources_dir: The sources folder; hidden files and folders are ignored.
+
+    Returns:
+        The documents, and the files that were skipped with the reason.
+
+    Raises:
+        SourcesError: The folder is missing or holds no file at all.
+    """
+    if not sources_dir.is_dir():
+        raise SourcesError(
+            f"sources folder {sources_dir} does not exist: create it and add .txt or .md "
+            "documents, or pass --sources DIR / set ASSISTANT_SOURCES"
+        )
+    documents: list[Document] = []
+    skipped: list[SkippedSource] = []
+    for path in sorted(sources_dir.rglob("*")):
+        relative = path.relative_to(sources_dir)
+        if any(part.startswith(".") for part in relative.parts) or not path.is_file():
+            continue
+        source = relative.as_posix()
+        try:
+            documents.append(read_source(path, source))
+        except (OSError, ValueError) as exc:
+            skipped.append(SkippedSource(source=source, reason=str(exc)))
+    if not documents and not skipped:
+        raise SourcesError(
+            f"sources folder {sources_dir} is empty: add .txt or .md documents, then build"
+        )
+    return documents, skipped

@@ -1,0 +1,264 @@
+"""The index folder: generations, the `CURRENT.json` pointer, the build lock.
+
+    index/
+      CURRENT.json                  {"generation": "<id>"}, replaced atomically
+      generations/<id>/             one complete build, never modified after the switch
+        manifest.json  chunks.jsonl  vectors.npy  vectors.faiss
+      .build.lock                   flock held by the running build
+
+A build writes a new generation in a hidden temp folder, fsyncs it, renames it
+into place, then replaces the pointer: a reader sees the old or the new
+generation, and a killed build leaves only a temp folder the next build removes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import io
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import ValidationError
+
+from ._errors import BuildInProgressError, IndexCorruptError, IndexMismatchError, IndexMissingError
+from ._files import fsync_dir, write_atomic
+from ._store import VectorIndex
+from ._types import FORMAT_VERSION, Chunk, Manifest, Pointer
+
+__all__ = [
+    "Generation",
+    "build_lock",
+    "current_generation",
+    "read_generation",
+    "remove_stale",
+    "write_generation",
+]
+
+POINTER = "CURRENT.json"
+GENERATIONS = "generations"
+LOCK = ".build.lock"
+MANIFEST = "manifest.json"
+CHUNKS = "chunks.jsonl"
+VECTORS = "vectors.npy"
+FAISS = "vectors.faiss"
+_REBUILD = "run `assistant build --force`"
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One loaded generation; immutable, so threads can share it."""
+
+    path: Path
+    manifest: Manifest
+    chunks: list[Chunk]
+    index: VectorIndex
+    vectors: npt.NDArray[np.float32] | None
+
+
+def current_generation(index_dir: Path) -> str | None:
+    """The live generation's id, or None when nothing was built.
+
+    Raises:
+        IndexCorruptError: The pointer file exists but is not valid.
+    """
+    try:
+        raw = (index_dir / POINTER).read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        return Pointer.model_validate_json(raw).generation
+    except ValidationError:
+        raise IndexCorruptError(
+            f"{index_dir / POINTER} is not a valid pointer: {_REBUILD}"
+        ) from None
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read_verified(folder: Path, name: str, manifest: Manifest) -> bytes:
+    try:
+        data = (folder / name).read_bytes()
+    except FileNotFoundError:
+        raise IndexCorruptError(f"index file {folder / name} is missing: {_REBUILD}") from None
+    expected = manifest.files.get(name)
+    if expected is None or _sha256(data) != expected:
+        raise IndexCorruptError(
+            f"index file {folder / name} does not match its checksum (truncated or altered): "
+            f"{_REBUILD}"
+        )
+    return data
+
+
+def _parse_chunks(data: bytes, folder: Path) -> list[Chunk]:
+    chunks = []
+    try:
+        for number, line in enumerate(data.decode("utf-8").splitlines()):
+            chunk = Chunk.model_validate_json(line)
+            if chunk.id != number:
+                raise ValueError(f"chunk on line {number + 1} has id {chunk.id}")
+            chunks.append(chunk)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise IndexCorruptError(f"{folder / CHUNKS} is invalid ({exc}): {_REBUILD}") from None
+    return chunks
+
+
+def _parse_vectors(data: bytes, manifest: Manifest, folder: Path) -> npt.NDArray[np.float32]:
+    try:
+        vectors = np.load(io.BytesIO(data), allow_pickle=False)
+    except ValueError as exc:
+        raise IndexCorruptError(f"{folder / VECTORS} is invalid ({exc}): {_REBUILD}") from None
+    if vectors.dtype != np.float32 or vectors.shape != (manifest.chunk_count, manifest.dimension):
+        raise IndexCorruptError(f"{folder / VECTORS} has shape {vectors.shape}: {_REBUILD}")
+    return vectors
+
+
+def read_generation(index_dir: Path, *, with_vectors: bool = False) -> Generation:
+    """Load and verify the live generation.
+
+    Args:
+        index_dir: The index folder.
+        with_vectors: Also load the raw vectors (the builder reuses them).
+
+    Returns:
+        The generation, every file checked against the manifest's SHA-256.
+
+    Raises:
+        IndexMissingError: No index was built here.
+        IndexMismatchError: Built by an incompatible version of this program.
+        IndexCorruptError: A file is missing, truncated or altered.
+    """
+    name = current_generation(index_dir)
+    if name is None:
+        raise IndexMissingError(f"no index in {index_dir}: run `assistant build` first")
+    folder = index_dir / GENERATIONS / name
+    try:
+        raw_manifest = (folder / MANIFEST).read_bytes()
+    except FileNotFoundError:
+        raise IndexCorruptError(f"{folder / MANIFEST} is missing: {_REBUILD}") from None
+    try:
+        version = json.loads(raw_manifest).get("format_version")
+    except (ValueError, AttributeError):
+        raise IndexCorruptError(f"{folder / MANIFEST} is not valid JSON: {_REBUILD}") from None
+    if version != FORMAT_VERSION:
+        raise IndexMismatchError(
+            f"index format {version} in {index_dir}, this version reads {FORMAT_VERSION}: {_REBUILD}"
+        )
+    try:
+        manifest = Manifest.model_validate_json(raw_manifest)
+    except ValidationError as exc:
+        reason = exc.errors()[0]["msg"]
+        raise IndexCorruptError(f"{folder / MANIFEST} is invalid ({reason}): {_REBUILD}") from None
+    chunks = _parse_chunks(_read_verified(folder, CHUNKS, manifest), folder)
+    if len(chunks) != manifest.chunk_count:
+        raise IndexCorruptError(f"{folder / CHUNKS} holds {len(chunks)} chunks: {_REBUILD}")
+    index = VectorIndex.from_bytes(
+        _read_verified(folder, FAISS, manifest),
+        index_type=manifest.index_type,
+        count=manifest.chunk_count,
+        dimension=manifest.dimension,
+    )
+    vectors = (
+        _parse_vectors(_read_verified(folder, VECTORS, manifest), manifest, folder)
+        if with_vectors
+        else None
+    )
+    return Generation(folder, manifest, chunks, index, vectors)
+
+
+def new_generation_id() -> str:
+    """Sortable by build time, unique across concurrent machines."""
+    now = dt.datetime.now(dt.UTC)
+    return f"{now:%Y%m%dT%H%M%S%f}Z-{uuid.uuid4().hex[:6]}"
+
+
+def write_generation(
+    index_dir: Path,
+    manifest: Manifest,
+    chunks: list[Chunk],
+    vectors: npt.NDArray[np.float32],
+    index: VectorIndex,
+) -> Path:
+    """Write a complete generation and make it the live one.
+
+    The manifest's `files` is filled in here with each file's SHA-256.
+
+    Returns:
+        The new generation's folder.
+    """
+    generations = index_dir / GENERATIONS
+    generations.mkdir(parents=True, exist_ok=True)
+    temp = generations / f".tmp-{manifest.generation}"
+    temp.mkdir()
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
+    payload = {
+        CHUNKS: "".join(chunk.model_dump_json() + "\n" for chunk in chunks).encode("utf-8"),
+        VECTORS: buffer.getvalue(),
+        FAISS: index.to_bytes(),
+    }
+    files = {name: _sha256(data) for name, data in payload.items()}
+    payload[MANIFEST] = (
+        manifest.model_copy(update={"files": files}).model_dump_json(indent=2).encode()
+    )
+    for name, data in payload.items():
+        with open(temp / name, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    fsync_dir(temp)
+    final = generations / manifest.generation
+    os.replace(temp, final)
+    fsync_dir(generations)
+    write_atomic(
+        index_dir / POINTER, Pointer(generation=manifest.generation).model_dump_json().encode()
+    )
+    return final
+
+
+def remove_stale(index_dir: Path, *, keep: int = 2) -> None:
+    """Delete temp folders of killed builds and all but the newest `keep` generations
+    (the live one always stays). Call only while holding the build lock."""
+    generations = index_dir / GENERATIONS
+    if not generations.is_dir():
+        return
+    live = current_generation(index_dir)
+    for entry in generations.iterdir():
+        if entry.name.startswith(".tmp-"):
+            shutil.rmtree(entry, ignore_errors=True)
+    finished = sorted((e for e in generations.iterdir() if e.is_dir()), key=lambda e: e.name)
+    for entry in finished[:-keep] if keep else finished:
+        if entry.name != live:
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def build_lock(index_dir: Path) -> Iterator[None]:
+    """Hold the index's build lock; the kernel drops it if the process dies.
+
+    Raises:
+        BuildInProgressError: Another build holds it.
+    """
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / LOCK, "a+b") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BuildInProgressError(
+                f"another build is running on {index_dir}: wait for it to finish, then retry"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

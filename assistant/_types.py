@@ -1,0 +1,179 @@
+"""Pydantic models that cross module boundaries (and the files of an index).
+
+Every offset is a character offset into the source file's text as decoded from
+UTF-8, so that `source_text[start:end] == text` holds for chunks, citations and
+highlights alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ._settings import ChunkingSettings
+
+__all__ = [
+    "FORMAT_VERSION",
+    "Answer",
+    "BuildReport",
+    "Chunk",
+    "Citation",
+    "Document",
+    "DocumentRecord",
+    "Manifest",
+    "Pointer",
+    "SkippedSource",
+    "Span",
+]
+
+#: Bumped whenever the files of a generation change shape.
+FORMAT_VERSION = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Span(_Model):
+    """A half-open character range `[start, end)` in a source file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: int = Field(ge=0, description="First character, inclusive.")
+    end: int = Field(ge=0, description="Last character, exclusive.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Span:
+        if self.end < self.start:
+            raise ValueError(f"span end {self.end} precedes start {self.start}")
+        return self
+
+
+class Document(_Model):
+    """One source file, its text exactly as decoded, and the metadata read from it."""
+
+    source: str = Field(description="Path relative to the sources folder, POSIX style.")
+    text: str = Field(description="The whole file decoded as UTF-8, unaltered.")
+    sha256: str = Field(description="SHA-256 of the file's bytes.")
+    title: str = Field(description="First heading or title-like line, else the file stem.")
+    date: dt.date | None = Field(default=None, description="Publication date, if found.")
+    series: str | None = Field(default=None, description="Publication or series line.")
+
+
+class DocumentRecord(_Model):
+    """What the manifest remembers of a document (everything but its text)."""
+
+    sha256: str
+    title: str
+    date: dt.date | None = None
+    series: str | None = None
+    chunks: int = Field(ge=0, description="Number of passages cut from it.")
+
+
+class Chunk(_Model):
+    """A passage: neighbouring sentences of one paragraph, bounded in tokens."""
+
+    id: int = Field(ge=0, description="Row of the passage's vector in the index.")
+    source: str = Field(description="Path relative to the sources folder, POSIX style.")
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    text: str = Field(description="Exactly source_text[start:end].")
+    sentences: list[Span] = Field(description="Sentence spans inside [start, end).")
+    tokens: int = Field(ge=0, description="Model tokens, special tokens included.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Chunk:
+        if self.end - self.start != len(self.text):
+            raise ValueError(f"chunk {self.id}: text length does not match its offsets")
+        return self
+
+
+class Citation(_Model):
+    """One cited excerpt returned for a question."""
+
+    rank: int = Field(ge=1, description="1 for the most relevant excerpt.")
+    score: float = Field(description="Relevance score; higher is better.")
+    source: str = Field(description="Path relative to the sources folder, POSIX style.")
+    title: str
+    date: dt.date | None = None
+    series: str | None = None
+    text: str = Field(description="The excerpt, exactly source_text[start:end].")
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    highlights: list[Span] = Field(
+        default_factory=list,
+        description="Best-matching sentence(s) of the excerpt, absolute offsets.",
+    )
+    chunk_id: int = Field(ge=0, description="Passage id inside its index generation.")
+    generation: str = Field(description="The index generation the excerpt came from.")
+
+
+class Answer(_Model):
+    """A composed answer: verbatim source sentences with `[n]` markers."""
+
+    question: str
+    text: str = Field(description="The answer, or a plain message when abstaining.")
+    citations: list[Citation] = Field(description="Excerpts the markers [n] refer to.")
+    abstained: bool = Field(description="True when the sources do not cover the question.")
+
+
+class SkippedSource(_Model):
+    """A file in the sources folder that could not be indexed."""
+
+    source: str
+    reason: str
+
+
+class Manifest(_Model):
+    """Describes one complete index generation; loading checks it first."""
+
+    format_version: int = Field(description="Shape of the files in this generation.")
+    generation: str
+    built_at: dt.datetime
+    model: str = Field(description="Embedding model identity.")
+    dimension: int = Field(gt=0)
+    index_type: str = Field(description="FAISS index kind, chosen in one place (_store).")
+    chunking: ChunkingSettings
+    chunk_count: int = Field(ge=0)
+    documents: dict[str, DocumentRecord] = Field(description="Per source, its hash and metadata.")
+    files: dict[str, str] = Field(description="SHA-256 of every other file in the generation.")
+
+
+class Pointer(_Model):
+    """Content of `CURRENT.json`: which generation is live."""
+
+    generation: str
+
+
+class BuildReport(_Model):
+    """What a build did."""
+
+    index_dir: str
+    generation: str
+    up_to_date: bool = Field(description="True when nothing changed and nothing was written.")
+    full_rebuild_reason: str | None = None
+    added: list[str] = Field(default_factory=list)
+    changed: list[str] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
+    unchanged: list[str] = Field(default_factory=list)
+    skipped: list[SkippedSource] = Field(default_factory=list)
+    chunks_total: int = 0
+    chunks_embedded: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        """One human-readable paragraph for the CLI."""
+        state = "up to date" if self.up_to_date else f"generation {self.generation}"
+        lines = [
+            f"index {self.index_dir}: {state}",
+            f"documents: {len(self.added)} added, {len(self.changed)} changed, "
+            f"{len(self.removed)} removed, {len(self.unchanged)} unchanged, "
+            f"{len(self.skipped)} skipped",
+            f"chunks: {self.chunks_total} in index, {self.chunks_embedded} embedded "
+            f"in {self.seconds:.1f} s",
+        ]
+        if self.full_rebuild_reason:
+            lines.append(f"full rebuild: {self.full_rebuild_reason}")
+        lines.extend(f"skipped {s.source}: {s.reason}" for s in self.skipped)
+        return "\n".join(lines)

@@ -1,0 +1,111 @@
+"""`assistant build | ask | eval`: the command line.
+
+User errors print one line on stderr and exit with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import textwrap
+from collections.abc import Sequence
+
+from ._errors import AssistantError
+from ._types import Citation
+
+__all__ = ["main"]
+
+USAGE_ERROR = 2
+
+
+def _add_folders(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--sources", metavar="DIR", help="documents folder (default ./sources, $ASSISTANT_SOURCES)"
+    )
+    parser.add_argument(
+        "--index", metavar="DIR", help="index folder (default ./index, $ASSISTANT_INDEX)"
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="assistant", description="Cited answers from a folder of briefing documents."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    build = commands.add_parser("build", help="build or update the index from the sources")
+    _add_folders(build)
+    build.add_argument("--force", action="store_true", help="re-embed every document")
+    build.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    ask = commands.add_parser("ask", help="print the cited excerpts for a question")
+    _add_folders(ask)
+    ask.add_argument("question", help="the question, in quotes")
+    ask.add_argument("-k", type=int, default=5, metavar="N", help="excerpts to return (default 5)")
+    ask.add_argument("--json", action="store_true", help="print the citations as JSON")
+
+    evaluate = commands.add_parser("eval", help="measure retrieval on a JSONL question file")
+    _add_folders(evaluate)
+    evaluate.add_argument("file", help="JSONL lines with question, evidence, kind")
+    evaluate.add_argument("-k", type=int, default=5, metavar="N", help="excerpts per question")
+    evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
+    return parser
+
+
+def format_citation(citation: Citation, width: int = 100) -> str:
+    """A numbered excerpt with its title, date, file and offsets, for a terminal."""
+    date = citation.date.isoformat() if citation.date else "undated"
+    header = (
+        f"[{citation.rank}] {citation.title} ({date})\n"
+        f"    {citation.source} [{citation.start}:{citation.end}]  score {citation.score:.3f}"
+    )
+    body = textwrap.fill(
+        citation.text, width=width, initial_indent="    ", subsequent_indent="    "
+    )
+    return f"{header}\n{body}"
+
+
+def _run(args: argparse.Namespace) -> int:
+    # Imported here so `assistant --help` and argument errors stay instant.
+    from ._evaluation import evaluate, load_eval_items
+    from ._indexing import build_index
+    from ._retrieval import retrieve
+    from ._settings import Settings
+
+    if args.command == "build":
+        report = build_index(args.sources, args.index, force=args.force, progress=not args.quiet)
+        print(report.summary())
+        return 0
+    index_dir = Settings.from_env(args.sources, args.index).index_dir
+    if args.command == "ask":
+        citations = retrieve(args.question, args.k, index_dir=index_dir)
+        if args.json:
+            print(json.dumps([c.model_dump(mode="json") for c in citations], indent=2))
+        elif not citations:
+            print("No excerpt found: the index is empty.")
+        else:
+            print("\n\n".join(format_citation(c) for c in citations))
+        return 0
+    report = evaluate(load_eval_items(args.file), k=args.k, index_dir=index_dir)
+    print(report.model_dump_json(indent=2) if args.json else report.table())
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s", stream=sys.stderr)
+    try:
+        return _run(args)
+    except AssistantError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
