@@ -9,12 +9,12 @@ from ._errors import (
     AssistantError,
     BuildInProgressError,
     IndexCorruptError,
-    IndexError_,
     IndexMismatchError,
     IndexMissingError,
     ModelError,
     QuestionError,
     SourcesError,
+    UnusableIndexError,
 )
 from ._indexing import build_index
 from ._retrieval import retrieve
@@ -29,7 +29,6 @@ __all__ = [
     "ChunkingSettings",
     "Citation",
     "IndexCorruptError",
-    "IndexError_",
     "IndexMismatchError",
     "IndexMissingError",
     "ModelError",
@@ -38,6 +37,7 @@ __all__ = [
     "SkippedSource",
     "SourcesError",
     "Span",
+    "UnusableIndexError",
     "build_index",
     "retrieve",
 ]

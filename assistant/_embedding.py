@@ -46,7 +46,7 @@ class SentenceTransformerEmbedder:
             from transformers.utils import logging as transformers_logging
 
             # its per-load "Loading weights" bar would drown the build's own progress bar
-            transformers_logging.disable_progress_bar()
+            transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
             self._model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
         except Exception as exc:

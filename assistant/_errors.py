@@ -5,7 +5,7 @@ AssistantError
 ├── SourcesError                      the sources folder is missing, empty or unreadable
 ├── ModelError                        the embedding model cannot be loaded offline
 ├── BuildInProgressError              another build holds the index lock
-└── IndexError_                       the index cannot be used
+└── UnusableIndexError                the index cannot be used
     ├── IndexMissingError             nothing built yet
     ├── IndexMismatchError            built with another model, dimension or format
     └── IndexCorruptError             a file is missing, truncated or altered
@@ -17,12 +17,12 @@ __all__ = [
     "AssistantError",
     "BuildInProgressError",
     "IndexCorruptError",
-    "IndexError_",
     "IndexMismatchError",
     "IndexMissingError",
     "ModelError",
     "QuestionError",
     "SourcesError",
+    "UnusableIndexError",
 ]
 
 
@@ -46,17 +46,17 @@ class BuildInProgressError(AssistantError):
     """Another process is building the same index right now."""
 
 
-class IndexError_(AssistantError):  # noqa: N801 - the builtin IndexError must stay unshadowed
+class UnusableIndexError(AssistantError):
     """The index folder cannot be used as it is."""
 
 
-class IndexMissingError(IndexError_):
+class IndexMissingError(UnusableIndexError):
     """No index has been built in the folder yet."""
 
 
-class IndexMismatchError(IndexError_):
+class IndexMismatchError(UnusableIndexError):
     """The index was built with another model, dimension or file format."""
 
 
-class IndexCorruptError(IndexError_):
+class IndexCorruptError(UnusableIndexError):
     """An index file is missing, truncated, altered or not what it claims to be."""

@@ -12,7 +12,7 @@ import numpy as np
 
 from ._chunking import chunk_document
 from ._embedding import Embedder, load_embedder
-from ._errors import IndexError_, IndexMissingError, SourcesError
+from ._errors import IndexMissingError, SourcesError, UnusableIndexError
 from ._models import load_tokenizer
 from ._settings import Settings
 from ._sources import load_documents
@@ -42,7 +42,7 @@ def _reusable(
         previous = read_generation(index_dir, with_vectors=True)
     except IndexMissingError:
         return None, None
-    except IndexError_ as exc:
+    except UnusableIndexError as exc:
         return None, f"previous index unusable ({exc})"
     if previous.manifest.model != settings.model:
         return None, f"model changed from {previous.manifest.model} to {settings.model}"
@@ -147,7 +147,8 @@ def build_index(
                 rows.append(new_vectors[new_row : new_row + len(own)])
                 new_row += len(own)
             else:
-                assert previous is not None and previous.vectors is not None
+                assert previous is not None
+                assert previous.vectors is not None
                 own = by_source.get(document.source, [])
                 rows.append(previous.vectors[[c.id for c in own]])
             first_id = len(chunks)

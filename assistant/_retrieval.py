@@ -1,22 +1,25 @@
-"""`retrieve()`: question → cited excerpts from the live index generation."""
+"""`retrieve()`: question → cited excerpts, by dense + BM25 search over the live generation."""
 
 from __future__ import annotations
 
 import os
 import threading
 import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from ._embedding import Embedder, load_embedder
 from ._errors import IndexMismatchError, QuestionError
+from ._lexical import LexicalIndex, content_terms
+from ._ranking import fuse_convex, fuse_rrf, is_near_duplicate, pick_highlights, word_set
 from ._settings import Settings
 from ._storage import Generation, current_generation, read_generation
-from ._types import Citation
+from ._types import Chunk, Citation, Span
 
-__all__ = ["clean_question", "load_generation", "retrieve"]
-
-_cache_lock = threading.Lock()
-_cache: dict[Path, Generation] = {}
+__all__ = ["SearchResult", "Signals", "clean_question", "load_searcher", "retrieve", "search"]
 
 
 def clean_question(question: object, max_chars: int) -> str:
@@ -55,7 +58,20 @@ def check_k(k: object) -> int:
     return k
 
 
-def load_generation(index_dir: Path) -> Generation:
+@dataclass(frozen=True)
+class Searcher:
+    """A generation with the structures built from it on load; shared by threads."""
+
+    generation: Generation
+    lexical: LexicalIndex
+    words: list[frozenset[str]]
+
+
+_cache_lock = threading.Lock()
+_cache: dict[Path, Searcher] = {}
+
+
+def load_searcher(index_dir: Path) -> Searcher:
     """The live generation of `index_dir`, loaded once and reloaded when the
     pointer moves (a rebuild in another process is picked up on the next query).
 
@@ -63,14 +79,15 @@ def load_generation(index_dir: Path) -> Generation:
         IndexMissingError, IndexMismatchError, IndexCorruptError: See `read_generation`.
     """
     key = index_dir.resolve()
-    live = current_generation(key)
     cached = _cache.get(key)
-    if cached is not None and cached.manifest.generation == live:
+    if cached is not None and cached.generation.manifest.generation == current_generation(key):
         return cached
     with _cache_lock:
         cached = _cache.get(key)
-        if cached is None or cached.manifest.generation != current_generation(key):
-            cached = read_generation(key)
+        if cached is None or cached.generation.manifest.generation != current_generation(key):
+            generation = read_generation(key)
+            texts = [chunk.text for chunk in generation.chunks]
+            cached = Searcher(generation, LexicalIndex(texts), [word_set(t) for t in texts])
             _cache[key] = cached
         return cached
 
@@ -91,6 +108,161 @@ def _embedder_for(generation: Generation, settings: Settings) -> Embedder:
     return embedder
 
 
+class Signals(BaseModel):
+    """Evidence of whether the sources cover the question at all (for abstention)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dense_top: float = Field(description="Best cosine similarity of any passage.")
+    coverage: float = Field(description="IDF-weighted share of question terms the corpus knows.")
+    top_overlap: float = Field(description="IDF-weighted share found in the top excerpt.")
+    terms: int = Field(description="Content terms in the question.")
+
+
+class SearchResult(BaseModel):
+    """Citations plus the signals computed on the way."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: str
+    citations: list[Citation]
+    signals: Signals
+
+
+def _weighted_share(terms: list[str], present: set[str], lexical: LexicalIndex) -> float:
+    # A term no passage holds weighs as much as the rarest possible term.
+    ceiling = lexical.idf("\0") or np.log(1 + (lexical.count + 0.5) / 0.5)
+    weights = {t: lexical.idf(t) or ceiling for t in terms}
+    total = sum(weights.values())
+    return sum(w for t, w in weights.items() if t in present) / total if total else 0.0
+
+
+def search(question: str, k: int, settings: Settings) -> SearchResult:
+    """Rank passages for `question` and shape the best `k` into citations.
+
+    Raises:
+        QuestionError, IndexMissingError, IndexMismatchError, IndexCorruptError
+    """
+    text = clean_question(question, settings.max_question_chars)
+    k = check_k(k)
+    searcher = load_searcher(settings.index_dir)
+    generation, lexical = searcher.generation, searcher.lexical
+    embedder = _embedder_for(generation, settings)
+    query = embedder.encode_query(text)
+    terms = content_terms(text)
+    options = settings.retrieval
+    pool = min(generation.index.count, max(options.candidates, 4 * k))
+
+    dense = dict(generation.index.search(query, pool))
+    lexical_scores = lexical.scores(terms)
+    top_lexical = np.argsort(-lexical_scores, kind="stable")[:pool]
+    lexical_hits = {int(i): float(lexical_scores[i]) for i in top_lexical if lexical_scores[i] > 0}
+    if options.fusion == "dense" or (options.fusion != "lexical" and not lexical_hits):
+        ranked = sorted(dense.items(), key=lambda item: -item[1])
+    elif options.fusion == "lexical":
+        ranked = sorted(lexical_hits.items(), key=lambda item: -item[1])
+    elif options.fusion == "rrf":
+        ranked = fuse_rrf([list(dense), list(lexical_hits)])
+    else:
+        ranked = fuse_convex(dense, lexical_hits, options.alpha)
+
+    chosen: list[tuple[int, float]] = []
+    for chunk_id, score in ranked:
+        if len(chosen) == k:
+            break
+        if not any(
+            _overlaps(searcher, chunk_id, other, options.duplicate_containment)
+            for other, _ in chosen
+        ):
+            chosen.append((chunk_id, score))
+
+    known = set(lexical.known_terms(terms))
+    top_terms = set(content_terms(generation.chunks[chosen[0][0]].text)) if chosen else set()
+    signals = Signals(
+        dense_top=max(dense.values(), default=0.0),
+        coverage=_weighted_share(terms, known, lexical),
+        top_overlap=_weighted_share(terms, top_terms, lexical),
+        terms=len(terms),
+    )
+    highlights = _highlights(
+        [generation.chunks[i] for i, _ in chosen], query, set(terms), embedder, settings, lexical
+    )
+    citations = [
+        _cite(generation, chunk_id, score, rank, spans)
+        for rank, ((chunk_id, score), spans) in enumerate(zip(chosen, highlights, strict=True), 1)
+    ]
+    return SearchResult(question=text, citations=citations, signals=signals)
+
+
+def _overlaps(searcher: Searcher, a: int, b: int, containment: float) -> bool:
+    """Passages `a` and `b` share text: overlapping offsets or near-identical words."""
+    first, second = searcher.generation.chunks[a], searcher.generation.chunks[b]
+    if first.source == second.source and first.start < second.end and second.start < first.end:
+        return True
+    return is_near_duplicate(searcher.words[a], searcher.words[b], containment)
+
+
+def _highlights(
+    chunks: list[Chunk],
+    query: np.ndarray,
+    terms: set[str],
+    embedder: Embedder,
+    settings: Settings,
+    lexical: LexicalIndex,
+) -> list[list[tuple[int, int]]]:
+    """Best-matching sentence spans of each chunk: cosine to the question plus the
+    IDF-weighted share of question terms the sentence holds."""
+    sentence_texts = [
+        chunk.text[s.start - chunk.start : s.end - chunk.start]
+        for chunk in chunks
+        if len(chunk.sentences) > 1
+        for s in chunk.sentences
+    ]
+    # One batch for every sentence that competes; single-sentence chunks need none.
+    vectors = embedder.encode_passages(sentence_texts)
+    weight = settings.retrieval.highlight_lexical_weight
+    ordered_terms = sorted(terms)
+    result: list[list[tuple[int, int]]] = []
+    row = 0
+    for chunk in chunks:
+        if len(chunk.sentences) == 1:
+            result.append([(chunk.sentences[0].start, chunk.sentences[0].end)])
+            continue
+        scores = []
+        for _sentence in chunk.sentences:
+            share = _weighted_share(ordered_terms, set(content_terms(sentence_texts[row])), lexical)
+            scores.append(float(vectors[row] @ query) + weight * share)
+            row += 1
+        best = pick_highlights(scores)
+        result.append([(chunk.sentences[i].start, chunk.sentences[i].end) for i in best])
+    return result
+
+
+def _cite(
+    generation: Generation,
+    chunk_id: int,
+    score: float,
+    rank: int,
+    highlights: list[tuple[int, int]],
+) -> Citation:
+    chunk = generation.chunks[chunk_id]
+    record = generation.manifest.documents[chunk.source]
+    return Citation(
+        rank=rank,
+        score=score,
+        source=chunk.source,
+        title=record.title,
+        date=record.date,
+        series=record.series,
+        text=chunk.text,
+        start=chunk.start,
+        end=chunk.end,
+        highlights=[Span(start=start, end=end) for start, end in highlights],
+        chunk_id=chunk.id,
+        generation=generation.manifest.generation,
+    )
+
+
 def retrieve(
     question: str,
     k: int = 5,
@@ -98,6 +270,9 @@ def retrieve(
     index_dir: str | os.PathLike[str] | None = None,
 ) -> list[Citation]:
     """The `k` passages that best answer `question`, as cited excerpts.
+
+    Dense (FAISS) and BM25 rankings are fused, near-duplicate passages dropped,
+    and each excerpt's best-matching sentence marked in `highlights`.
 
     Args:
         question: A question in natural language.
@@ -114,30 +289,4 @@ def retrieve(
         IndexMismatchError: The index was built with another model.
         IndexCorruptError: An index file fails its checksum.
     """
-    settings = Settings.from_env(index_dir=index_dir)
-    text = clean_question(question, settings.max_question_chars)
-    k = check_k(k)
-    generation = load_generation(settings.index_dir)
-    embedder = _embedder_for(generation, settings)
-    hits = generation.index.search(embedder.encode_query(text), k)
-    return [
-        _cite(generation, chunk_id, score, rank) for rank, (chunk_id, score) in enumerate(hits, 1)
-    ]
-
-
-def _cite(generation: Generation, chunk_id: int, score: float, rank: int) -> Citation:
-    chunk = generation.chunks[chunk_id]
-    record = generation.manifest.documents[chunk.source]
-    return Citation(
-        rank=rank,
-        score=score,
-        source=chunk.source,
-        title=record.title,
-        date=record.date,
-        series=record.series,
-        text=chunk.text,
-        start=chunk.start,
-        end=chunk.end,
-        chunk_id=chunk.id,
-        generation=generation.manifest.generation,
-    )
+    return search(question, k, Settings.from_env(index_dir=index_dir)).citations

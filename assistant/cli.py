@@ -88,8 +88,8 @@ def _run(args: argparse.Namespace) -> int:
         else:
             print("\n\n".join(format_citation(c) for c in citations))
         return 0
-    report = evaluate(load_eval_items(args.file), k=args.k, index_dir=index_dir)
-    print(report.model_dump_json(indent=2) if args.json else report.table())
+    evaluation = evaluate(load_eval_items(args.file), k=args.k, index_dir=index_dir)
+    print(evaluation.model_dump_json(indent=2) if args.json else evaluation.table())
     return 0
 
 

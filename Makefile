@@ -1,0 +1,37 @@
+# The two commands of the README: `make run` and `make test`.
+# Both create .venv and install everything on first use (torch pinned first,
+# see constraints.txt), so a fresh machine needs only Python 3.11.
+
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+QUESTION ?= Who attended the 2+2 meeting in Tokyo?
+
+.PHONY: install run build ask test lint clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -c constraints.txt torch==2.13.0
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/assistant build
+	$(BIN)/assistant ask "$(QUESTION)"
+
+build: install
+	$(BIN)/assistant build
+
+lint: install
+	$(BIN)/ruff check assistant ui tests benchmarks
+	$(BIN)/ruff format --check assistant ui tests benchmarks
+	$(BIN)/mypy
+
+test: install lint
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) index/CURRENT.json index/generations index/.build.lock

@@ -1,0 +1,90 @@
+"""BM25 over passages (bm25s, Snowball stems). The only module that imports bm25s.
+
+Besides scores it answers "which of the question's terms does the corpus know",
+one of the signals that tell an off-topic question from a paraphrase.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+from collections.abc import Sequence
+
+import bm25s
+import numpy as np
+import numpy.typing as npt
+import Stemmer
+
+__all__ = ["LexicalIndex", "content_terms"]
+
+# bm25s logs "Building index from tokens" at WARNING on every index build.
+logging.getLogger("bm25s").setLevel(logging.ERROR)
+
+# Words that shape a question but never locate its answer.
+_QUESTION_WORDS = [
+    "what", "which", "who", "whom", "whose", "when", "where", "why", "how",
+    "does", "did", "do", "done", "say", "said", "says", "tell", "according",
+    "about", "brief", "would", "could", "should", "many", "much", "happened",
+]  # fmt: skip
+
+
+@functools.lru_cache(maxsize=1)
+def _stemmer() -> Stemmer.Stemmer:
+    return Stemmer.Stemmer("english")
+
+
+@functools.lru_cache(maxsize=1)
+def _stopwords() -> list[str]:
+    from bm25s.stopwords import STOPWORDS_EN
+
+    return sorted(set(STOPWORDS_EN) | set(_QUESTION_WORDS))
+
+
+def _tokenize(texts: Sequence[str]) -> list[list[str]]:
+    tokens = bm25s.tokenize(
+        list(texts),
+        stopwords=_stopwords(),
+        stemmer=_stemmer().stemWords,
+        return_ids=False,
+        show_progress=False,
+    )
+    return [list(t) for t in tokens]
+
+
+def content_terms(text: str) -> list[str]:
+    """Stemmed terms of `text` without stopwords or question words, in order."""
+    return _tokenize([text])[0]
+
+
+class LexicalIndex:
+    """BM25 scores and document frequencies over a fixed list of passages."""
+
+    def __init__(self, passages: Sequence[str]) -> None:
+        self.count = len(passages)
+        tokenized = _tokenize(passages)
+        self._document_frequency: dict[str, int] = {}
+        for terms in tokenized:
+            for term in set(terms):
+                self._document_frequency[term] = self._document_frequency.get(term, 0) + 1
+        self._bm25 = bm25s.BM25()
+        if self.count:
+            self._bm25.index(tokenized, show_progress=False)
+
+    def idf(self, term: str) -> float:
+        """Smoothed inverse document frequency; 0 for a term no passage holds."""
+        frequency = self._document_frequency.get(term, 0)
+        if not frequency:
+            return 0.0
+        return math.log(1 + (self.count - frequency + 0.5) / (frequency + 0.5))
+
+    def known_terms(self, terms: Sequence[str]) -> list[str]:
+        """The terms that occur in at least one passage."""
+        return [t for t in terms if t in self._document_frequency]
+
+    def scores(self, terms: Sequence[str]) -> npt.NDArray[np.float32]:
+        """BM25 score of every passage for the query `terms` (zeros if none is known)."""
+        known = self.known_terms(terms)
+        if not known or not self.count:
+            return np.zeros(self.count, dtype=np.float32)
+        return np.asarray(self._bm25.get_scores(known), dtype=np.float32)

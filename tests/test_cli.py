@@ -1,0 +1,87 @@
+"""The command line, run as a user would: a subprocess per command."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import BRIEF, DEV_QA
+
+pytestmark = pytest.mark.slow
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "assistant", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_build_ask_json_and_eval(sources_copy: Path, tmp_path: Path) -> None:
+    index = str(tmp_path / "index")
+    built = run("build", "--sources", str(sources_copy), "--index", index, "--quiet")
+    assert built.returncode == 0, built.stderr
+    assert "documents: 3 added, 0 changed, 0 removed, 0 unchanged, 0 skipped" in built.stdout
+
+    again = run("build", "--sources", str(sources_copy), "--index", index)
+    assert "up to date" in again.stdout
+
+    asked = run("ask", "Who is Japan's defense minister?", "-k", "2", "--index", index)
+    assert asked.returncode == 0, asked.stderr
+    first = asked.stdout.split("\n\n")[0]
+    assert first.startswith(
+        "[1] U.S. and Japan Announce Plans to Accelerate Alliance Modernization (2024-08-16)"
+    )
+    assert f"    {BRIEF} [" in first
+    assert "Kihara Minoru" in first
+
+    as_json = run(
+        "ask", "Which missiles will be co-produced?", "--json", env={"ASSISTANT_INDEX": index}
+    )
+    citations = json.loads(as_json.stdout)
+    assert len(citations) == 5
+    top = citations[0]
+    text = (sources_copy / top["source"]).read_text(encoding="utf-8")
+    assert text[top["start"] : top["end"]] == top["text"]
+    assert set(top) >= {"source", "title", "date", "text", "start", "end", "score", "rank"}
+
+    evaluated = run("eval", str(DEV_QA), "--index", index)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "hit@1:" in evaluated.stdout
+    assert "MRR:" in evaluated.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ask", "   "], "error: the question is empty: type a question about the sources\n"),
+        (
+            ["build", "--sources", "/nonexistent/src"],
+            "error: sources folder /nonexistent/src does not exist",
+        ),
+        (
+            ["ask", "Who?", "--index", "/nonexistent/idx"],
+            "error: no index in /nonexistent/idx: run `assistant build` first\n",
+        ),
+        (
+            ["ask", "Who?", "-k", "0", "--index", "/nonexistent/idx"],
+            "error: k must be at least 1, got 0\n",
+        ),
+        (
+            ["eval", "/nonexistent/qa.jsonl"],
+            "error: cannot read evaluation file /nonexistent/qa.jsonl",
+        ),
+    ],
+)
+def test_user_errors_print_one_line_and_exit_2(args: list[str], message: str) -> None:
+    result = run(*args)
+    assert result.returncode == 2
+    assert result.stderr.startswith(message)
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr

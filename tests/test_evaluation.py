@@ -1,0 +1,69 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from assistant import AssistantError
+from assistant._evaluation import evaluate, holds_evidence, load_eval_items
+from assistant._types import Citation
+
+from .conftest import DEV_QA
+
+
+def _citation(rank: int, text: str) -> Citation:
+    return Citation(
+        rank=rank, score=1.0 / rank, source="a.txt", title="A", text=text,
+        start=0, end=len(text), chunk_id=rank, generation="g",
+    )  # fmt: skip
+
+
+class FixedRetriever:
+    """Returns canned excerpts per question (a `Retriever`)."""
+
+    def __init__(self, answers: dict[str, list[str]]) -> None:
+        self.answers = answers
+
+    def __call__(self, question: str, k: int) -> list[Citation]:
+        return [_citation(i, t) for i, t in enumerate(self.answers[question][:k], 1)]
+
+
+def test_metrics_on_canned_results(tmp_path: Path) -> None:
+    path = tmp_path / "qa.jsonl"
+    rows = [
+        {"id": "a", "question": "q1", "evidence": ["alpha  beta"], "kind": "answerable"},
+        {"id": "b", "question": "q2", "evidence": ["gamma"], "kind": "answerable"},
+        {"id": "c", "question": "q3", "evidence": ["delta"], "kind": "answerable"},
+        {"id": "o", "question": "q4", "evidence": [], "kind": "off_topic"},
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    retriever = FixedRetriever(
+        {"q1": ["x alpha\nbeta y", "z"], "q2": ["no", "no", "a gamma"], "q3": ["none"], "q4": []}
+    )
+    report = evaluate(load_eval_items(path), k=5, retriever=retriever)
+    assert report.hit_at == {1: 1 / 3, 3: 2 / 3, 5: 2 / 3}
+    assert report.mrr == pytest.approx((1 + 1 / 3) / 3)
+    assert report.off_topic_empty == 1
+    assert report.mean_top3_chars == pytest.approx((14 + 1 + 2 + 2 + 7 + 4) / 6)
+    assert "missed: c" in report.table()
+
+
+def test_evidence_matching_normalizes_whitespace() -> None:
+    assert holds_evidence("a  28\nJuly meeting", ["a 28 July meeting"])
+    assert not holds_evidence("a 28 June meeting", ["a 28 July meeting"])
+
+
+def test_bad_eval_file(tmp_path: Path) -> None:
+    (tmp_path / "bad.jsonl").write_text('{"id": "x"}\n')
+    with pytest.raises(AssistantError, match="line 1: not a question record"):
+        load_eval_items(tmp_path / "bad.jsonl")
+    with pytest.raises(AssistantError, match="cannot read evaluation file"):
+        load_eval_items(tmp_path / "missing.jsonl")
+
+
+def test_dev_set_retrieval_quality(brief_index: Path) -> None:
+    """Quality gate on the development questions (k=5)."""
+    report = evaluate(load_eval_items(DEV_QA), k=5, index_dir=brief_index)
+    assert report.answerable == 24
+    assert report.hit_at[3] >= 0.9, report.table()
+    assert report.hit_at[5] == 1.0, report.table()
+    assert report.mean_top3_chars <= 350, report.table()

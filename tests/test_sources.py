@@ -1,0 +1,83 @@
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from assistant import SourcesError
+from assistant._sources import extract_metadata, load_documents, parse_date_line
+
+from .conftest import BRIEF, DATA, SOURCES
+
+
+def test_brief_metadata() -> None:
+    documents, skipped = load_documents(SOURCES)
+    assert skipped == []
+    brief = next(d for d in documents if d.source == BRIEF)
+    assert brief.title == "U.S. and Japan Announce Plans to Accelerate Alliance Modernization"
+    assert brief.date == dt.date(2024, 8, 16)
+    assert brief.series == "INTELBRIEF"
+    assert brief.text == (SOURCES / BRIEF).read_text(encoding="utf-8")
+
+
+def test_markdown_heading_title_and_date_from_file_name() -> None:
+    name = "2023-11-02-quad-foreign-ministers.md"
+    title, date, series = extract_metadata((DATA / name).read_text(encoding="utf-8"), name)
+    assert (title, date, series) == (
+        "Quad Foreign Ministers Meet in Jakarta",
+        dt.date(2023, 11, 2),
+        None,
+    )
+
+
+def test_plain_text_without_date() -> None:
+    title, date, _ = extract_metadata(
+        (DATA / "typhoon-relief.txt").read_text(), "typhoon-relief.txt"
+    )
+    assert title == "Typhoon Relief Cooperation"
+    assert date is None
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("August 16, 2024", dt.date(2024, 8, 16)),
+        ("16 August 2024", dt.date(2024, 8, 16)),
+        ("Aug. 16, 2024", dt.date(2024, 8, 16)),
+        ("2024-08-16", dt.date(2024, 8, 16)),
+        ("February 30, 2024", None),
+        ("In August 2024 the ministers met", None),
+    ],
+)
+def test_parse_date_line(line: str, expected: dt.date | None) -> None:
+    assert parse_date_line(line) == expected
+
+
+def test_bad_files_are_skipped_with_reasons(tmp_path: Path) -> None:
+    (tmp_path / "good.txt").write_text("Alliance Notes\nJapan and the U.S. met in Tokyo.\n")
+    (tmp_path / "latin1.txt").write_bytes("Caf\xe9 au lait in Tokyo.".encode("latin-1"))
+    (tmp_path / "binary.md").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "slides.pdf").write_bytes(b"%PDF-1.7")
+    (tmp_path / ".hidden.txt").write_text("ignored entirely")
+    documents, skipped = load_documents(tmp_path)
+    assert [d.source for d in documents] == ["good.txt"]
+    reasons = {s.source: s.reason for s in skipped}
+    assert reasons == {
+        "binary.md": "looks binary (contains NUL bytes)",
+        "empty.txt": "empty file",
+        "latin1.txt": "not valid UTF-8 (byte 3)",
+        "slides.pdf": "unsupported file type .pdf; supported: .md, .txt",
+    }
+
+
+def test_crlf_text_matches_read_text(tmp_path: Path) -> None:
+    (tmp_path / "crlf.txt").write_bytes(b"Title Line\r\nFirst sentence here.\r\nSecond one.\r\n")
+    (document,), _ = load_documents(tmp_path)
+    assert document.text == (tmp_path / "crlf.txt").read_text(encoding="utf-8")
+
+
+def test_missing_and_empty_folders(tmp_path: Path) -> None:
+    with pytest.raises(SourcesError, match="does not exist"):
+        load_documents(tmp_path / "nope")
+    with pytest.raises(SourcesError, match="is empty"):
+        load_documents(tmp_path)
