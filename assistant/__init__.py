@@ -5,6 +5,7 @@
 >>> retrieve("Who attended the 2+2 in Tokyo?", k=5)  # doctest: +SKIP
 """
 
+from ._answer import ABSTAIN_MESSAGE, ExtractiveGenerator, Generator, ask
 from ._errors import (
     AssistantError,
     BuildInProgressError,
@@ -22,12 +23,15 @@ from ._settings import ChunkingSettings, Settings
 from ._types import Answer, BuildReport, Citation, SkippedSource, Span
 
 __all__ = [
+    "ABSTAIN_MESSAGE",
     "Answer",
     "AssistantError",
     "BuildInProgressError",
     "BuildReport",
     "ChunkingSettings",
     "Citation",
+    "ExtractiveGenerator",
+    "Generator",
     "IndexCorruptError",
     "IndexMismatchError",
     "IndexMissingError",
@@ -38,6 +42,7 @@ __all__ = [
     "SourcesError",
     "Span",
     "UnusableIndexError",
+    "ask",
     "build_index",
     "retrieve",
 ]

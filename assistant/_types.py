@@ -116,6 +116,7 @@ class Answer(_Model):
     text: str = Field(description="The answer, or a plain message when abstaining.")
     citations: list[Citation] = Field(description="Excerpts the markers [n] refer to.")
     abstained: bool = Field(description="True when the sources do not cover the question.")
+    relevance: float = Field(description="The abstention signal; higher means better covered.")
 
 
 class SkippedSource(_Model):

@@ -6,7 +6,6 @@ User errors print one line on stderr and exit with status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import textwrap
@@ -40,11 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--force", action="store_true", help="re-embed every document")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    ask = commands.add_parser("ask", help="print the cited excerpts for a question")
+    ask = commands.add_parser("ask", help="answer a question with cited excerpts")
     _add_folders(ask)
     ask.add_argument("question", help="the question, in quotes")
     ask.add_argument("-k", type=int, default=5, metavar="N", help="excerpts to return (default 5)")
-    ask.add_argument("--json", action="store_true", help="print the citations as JSON")
+    ask.add_argument("--json", action="store_true", help="print the answer and citations as JSON")
 
     evaluate = commands.add_parser("eval", help="measure retrieval on a JSONL question file")
     _add_folders(evaluate)
@@ -69,9 +68,9 @@ def format_citation(citation: Citation, width: int = 100) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     # Imported here so `assistant --help` and argument errors stay instant.
+    from ._answer import ask
     from ._evaluation import evaluate, load_eval_items
     from ._indexing import build_index
-    from ._retrieval import retrieve
     from ._settings import Settings
 
     if args.command == "build":
@@ -80,13 +79,14 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     index_dir = Settings.from_env(args.sources, args.index).index_dir
     if args.command == "ask":
-        citations = retrieve(args.question, args.k, index_dir=index_dir)
+        answer = ask(args.question, args.k, index_dir=index_dir)
         if args.json:
-            print(json.dumps([c.model_dump(mode="json") for c in citations], indent=2))
-        elif not citations:
-            print("No excerpt found: the index is empty.")
-        else:
-            print("\n\n".join(format_citation(c) for c in citations))
+            print(answer.model_dump_json(indent=2))
+            return 0
+        print(textwrap.fill(answer.text, width=100))
+        if answer.citations:
+            print("\nRelated, but not an answer:\n" if answer.abstained else "")
+            print("\n\n".join(format_citation(c) for c in answer.citations))
         return 0
     evaluation = evaluate(load_eval_items(args.file), k=args.k, index_dir=index_dir)
     print(evaluation.model_dump_json(indent=2) if args.json else evaluation.table())

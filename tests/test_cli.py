@@ -34,7 +34,9 @@ def test_build_ask_json_and_eval(sources_copy: Path, tmp_path: Path) -> None:
 
     asked = run("ask", "Who is Japan's defense minister?", "-k", "2", "--index", index)
     assert asked.returncode == 0, asked.stderr
-    first = asked.stdout.split("\n\n")[0]
+    answer, first = asked.stdout.split("\n\n")[:2]
+    assert "Defense Minister Kihara Minoru" in answer
+    assert answer.rstrip().endswith("[1]")
     assert first.startswith(
         "[1] U.S. and Japan Announce Plans to Accelerate Alliance Modernization (2024-08-16)"
     )
@@ -44,12 +46,18 @@ def test_build_ask_json_and_eval(sources_copy: Path, tmp_path: Path) -> None:
     as_json = run(
         "ask", "Which missiles will be co-produced?", "--json", env={"ASSISTANT_INDEX": index}
     )
-    citations = json.loads(as_json.stdout)
+    answer_json = json.loads(as_json.stdout)
+    assert answer_json["abstained"] is False
+    citations = answer_json["citations"]
     assert len(citations) == 5
     top = citations[0]
     text = (sources_copy / top["source"]).read_text(encoding="utf-8")
     assert text[top["start"] : top["end"]] == top["text"]
     assert set(top) >= {"source", "title", "date", "text", "start", "end", "score", "rank"}
+
+    off_topic = run("ask", "Who wrote Hamlet?", "--index", index)
+    assert off_topic.stdout.startswith("The sources do not cover this question.")
+    assert "Related, but not an answer:" in off_topic.stdout
 
     evaluated = run("eval", str(DEV_QA), "--index", index)
     assert evaluated.returncode == 0, evaluated.stderr

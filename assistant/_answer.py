@@ -1,0 +1,137 @@
+"""`ask()`: an extractive answer of verbatim source sentences with `[n]` markers,
+or an honest abstention when the sources do not cover the question.
+
+Writing the answer is pluggable (`Generator`), checking it is not: a sentence that
+cannot be found verbatim in the excerpt its marker cites is dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from typing import Protocol
+
+from ._ranking import is_near_duplicate, word_set
+from ._retrieval import Signals, search
+from ._settings import AnswerSettings, Settings
+from ._types import Answer, Citation
+
+__all__ = ["ABSTAIN_MESSAGE", "ExtractiveGenerator", "Generator", "ask", "relevance", "verify"]
+
+ABSTAIN_MESSAGE = "The sources do not cover this question."
+_MARKED = re.compile(r"\s*(.+?)\s*\[(\d+)\]")
+
+
+class Generator(Protocol):
+    """Writes the answer text from the cited excerpts (an LLM could plug in here).
+
+    Every sentence must be followed by `[n]`, the 1-based number of the excerpt it
+    comes from; sentences not found verbatim in that excerpt are dropped by `verify`.
+    """
+
+    def generate(self, question: str, citations: Sequence[Citation]) -> str: ...
+
+
+def highlighted_sentences(citation: Citation) -> list[str]:
+    """The excerpt's highlighted sentence(s), verbatim."""
+    offset = citation.start
+    return [citation.text[h.start - offset : h.end - offset] for h in citation.highlights]
+
+
+class ExtractiveGenerator:
+    """The built-in generator: the highlighted sentence of the top excerpt, joined by
+    those of excerpts scoring close to it, without repeating the same fact."""
+
+    def __init__(self, settings: AnswerSettings | None = None) -> None:
+        self._settings = settings or AnswerSettings()
+
+    def generate(self, question: str, citations: Sequence[Citation]) -> str:
+        if not citations:
+            return ""
+        top = citations[0].score
+        parts: list[str] = []
+        seen: list[frozenset[str]] = []
+        for citation in citations:
+            if citation.rank > 1 and citation.score < self._settings.companion_ratio * top:
+                break
+            for sentence in highlighted_sentences(citation):
+                words = word_set(sentence)
+                if any(is_near_duplicate(words, other, 0.8) for other in seen):
+                    continue
+                seen.append(words)
+                parts.append(f"{sentence} [{citation.rank}]")
+                if len(parts) == self._settings.max_sentences:
+                    return " ".join(parts)
+        return " ".join(parts)
+
+
+def verify(text: str, citations: Sequence[Citation]) -> str:
+    """Keep only the `sentence [n]` parts whose sentence is verbatim in excerpt n."""
+    kept = []
+    for match in _MARKED.finditer(text):
+        sentence, number = match.group(1), int(match.group(2))
+        if 1 <= number <= len(citations) and sentence in citations[number - 1].text:
+            kept.append(f"{sentence} [{number}]")
+    return " ".join(kept)
+
+
+def relevance(signals: Signals, settings: AnswerSettings) -> float:
+    """Best passage cosine plus weighted term coverage.
+
+    Cosine alone ranks some answerable paraphrases below off-topic questions that
+    share a country name or a year; a question whose distinctive words appear
+    nowhere in the corpus loses the coverage half.
+    """
+    return signals.dense_top + settings.coverage_weight * signals.coverage
+
+
+def ask(
+    question: str,
+    k: int = 5,
+    *,
+    index_dir: str | os.PathLike[str] | None = None,
+    generator: Generator | None = None,
+) -> Answer:
+    """Answer `question` from the sources, citing the excerpts it rests on.
+
+    Args:
+        question: A question in natural language.
+        k: Excerpts to retrieve and cite at most.
+        index_dir: Index folder (default `./index` or `ASSISTANT_INDEX`).
+        generator: Writes the answer; defaults to `ExtractiveGenerator`.
+
+    Returns:
+        The answer. When the sources do not cover the question, `abstained` is True,
+        the text says so, and the citations are the closest passages ("related,
+        not an answer").
+
+    Raises:
+        QuestionError, IndexMissingError, IndexMismatchError, IndexCorruptError:
+            As `retrieve`.
+    """
+    settings = Settings.from_env(index_dir=index_dir)
+    result = search(question, k, settings)
+    score = relevance(result.signals, settings.answer)
+    if score < settings.answer.abstain_below or not result.citations:
+        return Answer(
+            question=result.question,
+            text=ABSTAIN_MESSAGE,
+            citations=result.citations[:3],
+            abstained=True,
+            relevance=score,
+        )
+    writer = generator or ExtractiveGenerator(settings.answer)
+    text = verify(writer.generate(result.question, result.citations), result.citations)
+    if not text:  # nothing verifiable: fall back to the top excerpt's own highlight
+        fallback = ExtractiveGenerator(settings.answer).generate(
+            result.question, result.citations[:1]
+        )
+        text = verify(fallback, result.citations)
+    return Answer(
+        question=result.question,
+        text=text,
+        citations=result.citations,
+        abstained=False,
+        relevance=score,
+    )
