@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 QUESTION ?= Who attended the 2+2 meeting in Tokyo?
 
-.PHONY: install run build ask test lint clean
+.PHONY: install run build ask test lint browser clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,10 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 run: install
-	$(BIN)/assistant build
+	$(BIN)/assistant serve
+
+ask: install
+	$(BIN)/assistant build --quiet
 	$(BIN)/assistant ask "$(QUESTION)"
 
 build: install
@@ -30,7 +33,15 @@ lint: install
 	$(BIN)/ruff format --check assistant ui tests benchmarks
 	$(BIN)/mypy
 
-test: install lint
+# The browser tests drive Debian's Chromium; install it when missing (root only,
+# as on CI); Playwright's own browser download does not work offline.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "chromium missing: sudo apt-get install chromium" >&2; exit 1; fi; }
+
+test: install lint browser
 	$(BIN)/python -m pytest
 
 clean:

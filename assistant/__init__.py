@@ -6,6 +6,7 @@
 """
 
 from ._answer import ABSTAIN_MESSAGE, ExtractiveGenerator, Generator, ask
+from ._context import ExcerptContext, IndexStatus, context_of, index_status, resolve_followup
 from ._errors import (
     AssistantError,
     BuildInProgressError,
@@ -30,11 +31,13 @@ __all__ = [
     "BuildReport",
     "ChunkingSettings",
     "Citation",
+    "ExcerptContext",
     "ExtractiveGenerator",
     "Generator",
     "IndexCorruptError",
     "IndexMismatchError",
     "IndexMissingError",
+    "IndexStatus",
     "ModelError",
     "QuestionError",
     "Settings",
@@ -44,5 +47,8 @@ __all__ = [
     "UnusableIndexError",
     "ask",
     "build_index",
+    "context_of",
+    "index_status",
+    "resolve_followup",
     "retrieve",
 ]

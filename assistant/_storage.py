@@ -40,6 +40,7 @@ __all__ = [
     "build_lock",
     "current_generation",
     "read_generation",
+    "read_manifest",
     "remove_stale",
     "write_generation",
 ]
@@ -124,6 +125,43 @@ def _parse_vectors(data: bytes, manifest: Manifest, folder: Path) -> npt.NDArray
     return vectors
 
 
+def read_manifest(index_dir: Path) -> Manifest:
+    """The live generation's manifest, validated.
+
+    Raises:
+        IndexMissingError, IndexMismatchError, IndexCorruptError: As `read_generation`.
+    """
+    return _parse_manifest(index_dir, _live_folder(index_dir))
+
+
+def _live_folder(index_dir: Path) -> Path:
+    name = current_generation(index_dir)
+    if name is None:
+        raise IndexMissingError(f"no index in {index_dir}: run `assistant build` first")
+    return index_dir / GENERATIONS / name
+
+
+def _parse_manifest(index_dir: Path, folder: Path) -> Manifest:
+    try:
+        raw_manifest = (folder / MANIFEST).read_bytes()
+    except FileNotFoundError:
+        raise IndexCorruptError(f"{folder / MANIFEST} is missing: {_REBUILD}") from None
+    try:
+        version = json.loads(raw_manifest).get("format_version")
+    except (ValueError, AttributeError):
+        raise IndexCorruptError(f"{folder / MANIFEST} is not valid JSON: {_REBUILD}") from None
+    if version != FORMAT_VERSION:
+        raise IndexMismatchError(
+            f"index format {version} in {index_dir}, this version reads {FORMAT_VERSION}: "
+            f"{_REBUILD}"
+        )
+    try:
+        return Manifest.model_validate_json(raw_manifest)
+    except ValidationError as exc:
+        reason = exc.errors()[0]["msg"]
+        raise IndexCorruptError(f"{folder / MANIFEST} is invalid ({reason}): {_REBUILD}") from None
+
+
 def read_generation(index_dir: Path, *, with_vectors: bool = False) -> Generation:
     """Load and verify the live generation.
 
@@ -139,28 +177,8 @@ def read_generation(index_dir: Path, *, with_vectors: bool = False) -> Generatio
         IndexMismatchError: Built by an incompatible version of this program.
         IndexCorruptError: A file is missing, truncated or altered.
     """
-    name = current_generation(index_dir)
-    if name is None:
-        raise IndexMissingError(f"no index in {index_dir}: run `assistant build` first")
-    folder = index_dir / GENERATIONS / name
-    try:
-        raw_manifest = (folder / MANIFEST).read_bytes()
-    except FileNotFoundError:
-        raise IndexCorruptError(f"{folder / MANIFEST} is missing: {_REBUILD}") from None
-    try:
-        version = json.loads(raw_manifest).get("format_version")
-    except (ValueError, AttributeError):
-        raise IndexCorruptError(f"{folder / MANIFEST} is not valid JSON: {_REBUILD}") from None
-    if version != FORMAT_VERSION:
-        raise IndexMismatchError(
-            f"index format {version} in {index_dir}, this version reads {FORMAT_VERSION}: "
-            f"{_REBUILD}"
-        )
-    try:
-        manifest = Manifest.model_validate_json(raw_manifest)
-    except ValidationError as exc:
-        reason = exc.errors()[0]["msg"]
-        raise IndexCorruptError(f"{folder / MANIFEST} is invalid ({reason}): {_REBUILD}") from None
+    folder = _live_folder(index_dir)
+    manifest = _parse_manifest(index_dir, folder)
     chunks = _parse_chunks(_read_verified(folder, CHUNKS, manifest), folder)
     if len(chunks) != manifest.chunk_count:
         raise IndexCorruptError(f"{folder / CHUNKS} holds {len(chunks)} chunks: {_REBUILD}")

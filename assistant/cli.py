@@ -1,4 +1,4 @@
-"""`assistant build | ask | eval`: the command line.
+"""`assistant build | ask | eval | serve`: the command line.
 
 User errors print one line on stderr and exit with status 2, never a traceback.
 """
@@ -12,6 +12,7 @@ import textwrap
 from collections.abc import Sequence
 
 from ._errors import AssistantError
+from ._settings import Settings
 from ._types import Citation
 
 __all__ = ["main"]
@@ -45,6 +46,15 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("-k", type=int, default=5, metavar="N", help="excerpts to return (default 5)")
     ask.add_argument("--json", action="store_true", help="print the answer and citations as JSON")
 
+    serve = commands.add_parser("serve", help="build the index if needed, then start the chat UI")
+    _add_folders(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    serve.add_argument("--auth", metavar="USER:PASSWORD", help="require this login")
+    serve.add_argument(
+        "--no-auth", action="store_true", help="allow a non-loopback host without a login"
+    )
+
     evaluate = commands.add_parser("eval", help="measure retrieval on a JSONL question file")
     _add_folders(evaluate)
     evaluate.add_argument("file", help="JSONL lines with question, evidence, kind")
@@ -71,13 +81,15 @@ def _run(args: argparse.Namespace) -> int:
     from ._answer import ask
     from ._evaluation import evaluate, load_eval_items
     from ._indexing import build_index
-    from ._settings import Settings
 
     if args.command == "build":
         report = build_index(args.sources, args.index, force=args.force, progress=not args.quiet)
         print(report.summary())
         return 0
-    index_dir = Settings.from_env(args.sources, args.index).index_dir
+    settings = Settings.from_env(args.sources, args.index)
+    index_dir = settings.index_dir
+    if args.command == "serve":
+        return _serve(args, settings)
     if args.command == "ask":
         answer = ask(args.question, args.k, index_dir=index_dir)
         if args.json:
@@ -90,6 +102,31 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     evaluation = evaluate(load_eval_items(args.file), k=args.k, index_dir=index_dir)
     print(evaluation.model_dump_json(indent=2) if args.json else evaluation.table())
+    return 0
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from ._indexing import build_index
+
+    auth: tuple[str, str] | None = None
+    if args.auth:
+        user, _, password = args.auth.partition(":")
+        if not user or not password:
+            raise AssistantError("--auth needs USER:PASSWORD, both non-empty")
+        auth = (user, password)
+    from ui.app import check_exposure, serve
+
+    check_exposure(args.host, auth, args.no_auth)
+    print(build_index(settings.sources_dir, settings.index_dir, progress=True).summary())
+    print(f"serving the chat UI on http://{args.host}:{args.port} (Ctrl+C to stop)", flush=True)
+    serve(
+        settings.index_dir,
+        settings.sources_dir,
+        host=args.host,
+        port=args.port,
+        auth=auth,
+        no_auth=args.no_auth,
+    )
     return 0
 
 
