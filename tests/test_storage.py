@@ -23,6 +23,12 @@ def damaged(brief_index: Path, tmp_path: Path) -> tuple[Path, Path]:
     return copy, copy / GENERATIONS / str(current_generation(copy))
 
 
+def _edit_manifest(folder: Path, **changes: object) -> None:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest.update(changes)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
 def test_no_index_yet(tmp_path: Path) -> None:
     with pytest.raises(IndexMissingError, match="run `assistant build` first"):
         retrieve("Who is Japan's defense minister?", index_dir=tmp_path)
@@ -68,9 +74,7 @@ def test_pickle_in_place_of_metadata_is_never_loaded(damaged: tuple[Path, Path])
 
 def test_other_model_in_manifest(damaged: tuple[Path, Path]) -> None:
     index_dir, folder = damaged
-    manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["model"] = "paraphrase-multilingual-MiniLM-L12-v2"
-    (folder / "manifest.json").write_text(json.dumps(manifest))
+    _edit_manifest(folder, model="paraphrase-multilingual-MiniLM-L12-v2")
     with pytest.raises(
         IndexMismatchError,
         match=r"index built with model paraphrase-multilingual-MiniLM-L12-v2, "
@@ -81,18 +85,14 @@ def test_other_model_in_manifest(damaged: tuple[Path, Path]) -> None:
 
 def test_other_format_version(damaged: tuple[Path, Path]) -> None:
     index_dir, folder = damaged
-    manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["format_version"] = 99
-    (folder / "manifest.json").write_text(json.dumps(manifest))
+    _edit_manifest(folder, format_version=99)
     with pytest.raises(IndexMismatchError, match=r"index format 99.*reads 1.*--force"):
         retrieve("Who is Japan's defense minister?", index_dir=index_dir)
 
 
 def test_wrong_dimension_in_manifest(damaged: tuple[Path, Path]) -> None:
     index_dir, folder = damaged
-    manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["dimension"] = 768
-    (folder / "manifest.json").write_text(json.dumps(manifest))
+    _edit_manifest(folder, dimension=768)
     with pytest.raises(IndexCorruptError, match=r"manifest says \d+×768"):
         retrieve("Who is Japan's defense minister?", index_dir=index_dir)
 
