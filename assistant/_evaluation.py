@@ -15,9 +15,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ._answer import ask
 from ._errors import AssistantError
-from ._retrieval import retrieve
-from ._types import Citation
+from ._types import Answer
 
 __all__ = ["EvalItem", "EvalReport", "evaluate", "load_eval_items"]
 
@@ -44,6 +44,8 @@ class ItemResult(BaseModel):
     id: str
     kind: str
     hit_rank: int | None = Field(description="Rank of the first excerpt holding evidence.")
+    highlight_hit: bool = Field(description="The top excerpt's highlight holds evidence.")
+    abstained: bool
     returned: int = Field(description="Excerpts returned.")
     top_source: str | None
 
@@ -60,6 +62,9 @@ class EvalReport(BaseModel):
     mrr: float
     mean_top3_chars: float
     off_topic_empty: int = Field(description="Off-topic questions that returned nothing.")
+    highlight_at_1: float = Field(description="Share whose top highlight holds evidence.")
+    off_topic_abstained: int
+    false_abstentions: int = Field(description="Answerable questions wrongly abstained on.")
     items: list[ItemResult]
 
     def table(self) -> str:
@@ -70,6 +75,9 @@ class EvalReport(BaseModel):
         lines += [f"hit@{cut}: {rate:.3f}" for cut, rate in self.hit_at.items()]
         lines.append(f"MRR: {self.mrr:.3f}")
         lines.append(f"mean top-3 excerpt length: {self.mean_top3_chars:.0f} chars")
+        lines.append(f"highlight@1: {self.highlight_at_1:.3f}")
+        lines.append(f"off-topic abstained: {self.off_topic_abstained}/{self.off_topic}")
+        lines.append(f"false abstentions: {self.false_abstentions}/{self.answerable}")
         lines.append(f"off-topic with no excerpt: {self.off_topic_empty}/{self.off_topic}")
         misses = [r.id for r in self.items if r.kind == "answerable" and r.hit_rank is None]
         if misses:
@@ -113,7 +121,7 @@ def load_eval_items(path: str | os.PathLike[str]) -> list[EvalItem]:
     return items
 
 
-Retriever = Callable[[str, int], list[Citation]]
+Answerer = Callable[[str, int], Answer]
 
 
 def evaluate(
@@ -121,24 +129,26 @@ def evaluate(
     *,
     k: int = 5,
     index_dir: str | os.PathLike[str] | None = None,
-    retriever: Retriever | None = None,
+    answerer: Answerer | None = None,
 ) -> EvalReport:
-    """Run every question and compute hit@1/3/5, MRR and excerpt length.
+    """Run every question and compute hit@1/3/5, MRR, excerpt length, highlight@1
+    and abstention.
 
     Args:
         items: Questions from `load_eval_items`.
         k: Excerpts retrieved per question.
-        index_dir: Index folder for the default retriever.
-        retriever: `(question, k) -> citations`; defaults to `retrieve`.
+        index_dir: Index folder for the default answerer.
+        answerer: `(question, k) -> Answer`; defaults to `ask`.
 
     Returns:
         The aggregate report with one result per question.
     """
-    run: Retriever = retriever or (lambda q, n: retrieve(q, n, index_dir=index_dir))
+    run: Answerer = answerer or (lambda q, n: ask(q, n, index_dir=index_dir))
     results: list[ItemResult] = []
     top3_lengths: list[int] = []
     for item in items:
-        citations = run(item.question, k)
+        answer = run(item.question, k)
+        citations = answer.citations
         hit_rank = next((c.rank for c in citations if holds_evidence(c.text, item.evidence)), None)
         if item.kind == "answerable":
             top3_lengths.extend(len(c.text) for c in citations[:3])
@@ -147,6 +157,15 @@ def evaluate(
                 id=item.id,
                 kind=item.kind,
                 hit_rank=hit_rank,
+                highlight_hit=bool(citations)
+                and holds_evidence(
+                    " ".join(
+                        citations[0].text[h.start - citations[0].start : h.end - citations[0].start]
+                        for h in citations[0].highlights
+                    ),
+                    item.evidence,
+                ),
+                abstained=answer.abstained,
                 returned=len(citations),
                 top_source=citations[0].source if citations else None,
             )
@@ -166,5 +185,8 @@ def evaluate(
         mrr=sum(1 / r.hit_rank for r in answerable if r.hit_rank) / count,
         mean_top3_chars=statistics.fmean(top3_lengths) if top3_lengths else 0.0,
         off_topic_empty=sum(1 for r in off_topic if r.returned == 0),
+        highlight_at_1=sum(1 for r in answerable if r.highlight_hit) / count,
+        off_topic_abstained=sum(1 for r in off_topic if r.abstained),
+        false_abstentions=sum(1 for r in answerable if r.abstained),
         items=results,
     )
