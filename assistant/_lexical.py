@@ -78,6 +78,11 @@ class LexicalIndex:
             return 0.0
         return math.log(1 + (self.count - frequency + 0.5) / (frequency + 0.5))
 
+    @property
+    def max_idf(self) -> float:
+        """The IDF a term would have if exactly no passage held it: the rarest possible."""
+        return math.log(1 + (self.count + 0.5) / 0.5)
+
     def known_terms(self, terms: Sequence[str]) -> list[str]:
         """The terms that occur in at least one passage."""
         return [t for t in terms if t in self._document_frequency]

@@ -129,10 +129,14 @@ class SearchResult(BaseModel):
     signals: Signals
 
 
-def _weighted_share(terms: list[str], present: set[str], lexical: LexicalIndex) -> float:
-    # A term no passage holds weighs as much as the rarest possible term.
-    ceiling = lexical.idf("\0") or np.log(1 + (lexical.count + 0.5) / 0.5)
-    weights = {t: lexical.idf(t) or ceiling for t in terms}
+def _term_weights(terms: list[str], lexical: LexicalIndex) -> dict[str, float]:
+    """IDF of each distinct question term; a term no passage holds weighs as much
+    as the rarest possible term."""
+    return {t: lexical.idf(t) or lexical.max_idf for t in terms}
+
+
+def _weighted_share(weights: dict[str, float], present: set[str]) -> float:
+    """The share of the question's term weight found in `present`."""
     total = sum(weights.values())
     return sum(w for t, w in weights.items() if t in present) / total if total else 0.0
 
@@ -176,16 +180,17 @@ def search(question: str, k: int, settings: Settings) -> SearchResult:
         ):
             chosen.append((chunk_id, score))
 
+    weights = _term_weights(terms, lexical)
     known = set(lexical.known_terms(terms))
     top_terms = set(content_terms(generation.chunks[chosen[0][0]].text)) if chosen else set()
     signals = Signals(
         dense_top=max(dense.values(), default=0.0),
-        coverage=_weighted_share(terms, known, lexical),
-        top_overlap=_weighted_share(terms, top_terms, lexical),
+        coverage=_weighted_share(weights, known),
+        top_overlap=_weighted_share(weights, top_terms),
         terms=len(terms),
     )
     highlights = _highlights(
-        [generation.chunks[i] for i, _ in chosen], query, set(terms), embedder, settings, lexical
+        [generation.chunks[i] for i, _ in chosen], query, weights, embedder, settings
     )
     citations = [
         _cite(generation, chunk_id, score, rank, spans)
@@ -205,10 +210,9 @@ def _overlaps(searcher: Searcher, a: int, b: int, containment: float) -> bool:
 def _highlights(
     chunks: list[Chunk],
     query: np.ndarray,
-    terms: set[str],
+    weights: dict[str, float],
     embedder: Embedder,
     settings: Settings,
-    lexical: LexicalIndex,
 ) -> list[list[tuple[int, int]]]:
     """Best-matching sentence spans of each chunk: cosine to the question plus the
     IDF-weighted share of question terms the sentence holds."""
@@ -221,7 +225,6 @@ def _highlights(
     # One batch for every sentence that competes; single-sentence chunks need none.
     vectors = embedder.encode_passages(sentence_texts)
     weight = settings.retrieval.highlight_lexical_weight
-    ordered_terms = sorted(terms)
     result: list[list[tuple[int, int]]] = []
     row = 0
     for chunk in chunks:
@@ -230,7 +233,7 @@ def _highlights(
             continue
         scores = []
         for _sentence in chunk.sentences:
-            share = _weighted_share(ordered_terms, set(content_terms(sentence_texts[row])), lexical)
+            share = _weighted_share(weights, set(content_terms(sentence_texts[row])))
             scores.append(float(vectors[row] @ query) + weight * share)
             row += 1
         best = pick_highlights(scores)

@@ -41,11 +41,15 @@ def test_citation_without_context_has_no_disclosure() -> None:
     assert "undated" in render_citation(_citation(date=None), None)
 
 
-def test_answer_markers_become_references() -> None:
-    answer = Answer(
-        question="q", text="The long awaited move grants autonomy. [1]",
-        citations=[_citation()], abstained=False, relevance=1.0,
+def _answer(text: str, *, abstained: bool) -> Answer:
+    return Answer(
+        question="q", text=text, citations=[_citation()], abstained=abstained,
+        relevance=0.1 if abstained else 1.0,
     )  # fmt: skip
+
+
+def test_answer_markers_become_references() -> None:
+    answer = _answer("The long awaited move grants autonomy. [1]", abstained=False)
     html = render_answer(answer, [None])
     assert html.startswith(
         '<p class="answer">The long awaited move grants autonomy&#46; <sup>[1]</sup></p>'
@@ -54,10 +58,7 @@ def test_answer_markers_become_references() -> None:
 
 
 def test_abstention_says_so_plainly() -> None:
-    answer = Answer(
-        question="q", text="The sources do not cover this question.",
-        citations=[_citation()], abstained=True, relevance=0.1,
-    )  # fmt: skip
+    answer = _answer("The sources do not cover this question.", abstained=True)
     html = render_answer(answer, [None])
     assert html.startswith("<p><strong>The sources do not cover this question&#46;</strong></p>")
     assert "related, but not an answer" in html
