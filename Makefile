@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 QUESTION ?= Who attended the 2+2 meeting in Tokyo?
 
-.PHONY: install run build ask test lint browser clean
+.PHONY: install run build ask test lint browser bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ browser:
 
 test: install lint browser
 	$(BIN)/python -m pytest
+
+# Benchmarks print medians and ratios; they are not part of the test run.
+bench: install
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	$(BIN)/python -m benchmarks.quality
 
 clean:
 	rm -rf $(VENV) index/CURRENT.json index/generations index/.build.lock

@@ -7,8 +7,10 @@ one of the signals that tell an off-topic question from a paraphrase.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import math
+import re
 from collections.abc import Sequence
 
 import bm25s
@@ -16,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import Stemmer
 
-__all__ = ["LexicalIndex", "content_terms"]
+__all__ = ["LexicalIndex", "content_terms", "stem", "word_pairs"]
 
 # bm25s logs "Building index from tokens" at WARNING on every index build.
 logging.getLogger("bm25s").setLevel(logging.ERROR)
@@ -50,6 +52,23 @@ def _tokenize(texts: Sequence[str]) -> list[list[str]]:
         show_progress=False,
     )
     return [list(t) for t in tokens]
+
+
+# Words for phrase matching keep joined forms such as "U.S." and "2+2" whole.
+_PHRASE_WORD = re.compile(r"\w[\w+]*(?:\.\w+)*")
+
+
+def stem(word: str) -> str:
+    """The Snowball stem of a lower-cased `word`."""
+    return str(_stemmer().stemWord(word.lower()))
+
+
+def word_pairs(text: str) -> frozenset[tuple[str, str]]:
+    """Adjacent stemmed word pairs of `text`, stopwords kept: "meetings between
+    U.S. and Japanese officials" and "meetings between Japanese and Korean
+    diplomats" share words but few pairs."""
+    words = [stem(w) for w in _PHRASE_WORD.findall(text)]
+    return frozenset(itertools.pairwise(words))
 
 
 def content_terms(text: str) -> list[str]:

@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from ._answer_types import Expectation, expected_answer, holds_answer
 from ._embedding import Embedder, load_embedder
 from ._errors import IndexMismatchError, QuestionError
-from ._lexical import LexicalIndex, content_terms
+from ._lexical import LexicalIndex, content_terms, word_pairs
 from ._ranking import fuse_convex, fuse_rrf, is_near_duplicate, pick_highlights, word_set
 from ._settings import Settings
 from ._storage import Generation, current_generation, read_generation
@@ -65,6 +66,7 @@ class Searcher:
     generation: Generation
     lexical: LexicalIndex
     words: list[frozenset[str]]
+    pairs: list[frozenset[tuple[str, str]]]
 
 
 _cache_lock = threading.Lock()
@@ -87,7 +89,12 @@ def load_searcher(index_dir: Path) -> Searcher:
         if cached is None or cached.generation.manifest.generation != current_generation(key):
             generation = read_generation(key)
             texts = [chunk.text for chunk in generation.chunks]
-            cached = Searcher(generation, LexicalIndex(texts), [word_set(t) for t in texts])
+            cached = Searcher(
+                generation,
+                LexicalIndex(texts),
+                [word_set(t) for t in texts],
+                [word_pairs(t) for t in texts],
+            )
             _cache[key] = cached
         return cached
 
@@ -168,7 +175,9 @@ def search(question: str, k: int, settings: Settings) -> SearchResult:
     elif options.fusion == "rrf":
         ranked = fuse_rrf([list(dense), list(lexical_hits)])
     else:
-        ranked = fuse_convex(dense, lexical_hits, options.alpha)
+        ranked = _with_bonuses(
+            fuse_convex(dense, lexical_hits, options.alpha), searcher, text, settings
+        )
 
     chosen: list[tuple[int, float]] = []
     for chunk_id, score in ranked:
@@ -190,13 +199,42 @@ def search(question: str, k: int, settings: Settings) -> SearchResult:
         terms=len(terms),
     )
     highlights = _highlights(
-        [generation.chunks[i] for i, _ in chosen], query, weights, embedder, settings
+        [generation.chunks[i] for i, _ in chosen],
+        query,
+        weights,
+        expected_answer(text),
+        embedder,
+        settings,
     )
     citations = [
         _cite(generation, chunk_id, score, rank, spans)
         for rank, ((chunk_id, score), spans) in enumerate(zip(chosen, highlights, strict=True), 1)
     ]
     return SearchResult(question=text, citations=citations, signals=signals)
+
+
+def _with_bonuses(
+    ranked: list[tuple[int, float]], searcher: Searcher, question: str, settings: Settings
+) -> list[tuple[int, float]]:
+    """Fused scores plus the phrase and answer-type bonuses, best first.
+
+    Both fix what bags of words miss: "meetings between U.S. and Japanese
+    officials" should beat a passage about Japanese and Korean meetings, and a
+    "when" question wants the passage with the date.
+    """
+    options = settings.retrieval
+    question_pairs = word_pairs(question)
+    expectation = expected_answer(question)
+    chunks = searcher.generation.chunks
+    boosted = []
+    for chunk_id, score in ranked:
+        if question_pairs:
+            shared = len(question_pairs & searcher.pairs[chunk_id]) / len(question_pairs)
+            score += options.phrase_weight * shared
+        if expectation is not None and holds_answer(expectation, chunks[chunk_id].text):
+            score += options.answer_type_weight
+        boosted.append((chunk_id, score))
+    return sorted(boosted, key=lambda item: (-item[1], item[0]))
 
 
 def _overlaps(searcher: Searcher, a: int, b: int, containment: float) -> bool:
@@ -211,11 +249,13 @@ def _highlights(
     chunks: list[Chunk],
     query: np.ndarray,
     weights: dict[str, float],
+    expectation: Expectation | None,
     embedder: Embedder,
     settings: Settings,
 ) -> list[list[tuple[int, int]]]:
     """Best-matching sentence spans of each chunk: cosine to the question plus the
-    IDF-weighted share of question terms the sentence holds."""
+    IDF-weighted share of question terms the sentence holds, plus the answer-type
+    bonus (the sentence with the date answers "when")."""
     sentence_texts = [
         chunk.text[s.start - chunk.start : s.end - chunk.start]
         for chunk in chunks
@@ -225,6 +265,7 @@ def _highlights(
     # One batch for every sentence that competes; single-sentence chunks need none.
     vectors = embedder.encode_passages(sentence_texts)
     weight = settings.retrieval.highlight_lexical_weight
+    type_weight = settings.retrieval.answer_type_weight
     result: list[list[tuple[int, int]]] = []
     row = 0
     for chunk in chunks:
@@ -233,8 +274,10 @@ def _highlights(
             continue
         scores = []
         for _sentence in chunk.sentences:
-            share = _weighted_share(weights, set(content_terms(sentence_texts[row])))
-            scores.append(float(vectors[row] @ query) + weight * share)
+            sentence = sentence_texts[row]
+            share = _weighted_share(weights, set(content_terms(sentence)))
+            typed = expectation is not None and holds_answer(expectation, sentence)
+            scores.append(float(vectors[row] @ query) + weight * share + type_weight * typed)
             row += 1
         best = pick_highlights(scores)
         result.append([(chunk.sentences[i].start, chunk.sentences[i].end) for i in best])

@@ -54,6 +54,20 @@ class RetrievalSettings(BaseModel):
         le=1.0,
         description="A passage whose words lie this much inside a better one is dropped.",
     )
+    phrase_weight: float = Field(
+        default=0.25,
+        ge=0.0,
+        description="Convex fusion bonus × share of the question's adjacent word pairs "
+        "(stemmed, stopwords kept) that the passage repeats: rewards the question's "
+        "phrasing over its scattered words.",
+    )
+    answer_type_weight: float = Field(
+        default=0.15,
+        ge=0.0,
+        description="Convex fusion bonus for a passage holding what the question asks for: "
+        "a date for 'when', a number for 'how many', a name for 'who', a cause for 'why', "
+        "a place for 'where', a named instance for 'which <noun>'.",
+    )
     highlight_lexical_weight: float = Field(
         default=0.5,
         ge=0.0,
