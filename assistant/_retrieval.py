@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from ._embedding import Embedder, load_embedder
 from ._errors import IndexMismatchError, QuestionError
 from ._lexical import LexicalIndex, content_terms, word_pairs
 from ._ranking import fuse_convex, fuse_rrf, is_near_duplicate, pick_highlights, word_set
-from ._settings import Settings
+from ._settings import RetrievalSettings, Settings
 from ._storage import Generation, current_generation, read_generation
 from ._types import Chunk, Citation, Span
 
@@ -176,7 +177,11 @@ def search(question: str, k: int, settings: Settings) -> SearchResult:
         ranked = fuse_rrf([list(dense), list(lexical_hits)])
     else:
         ranked = _with_bonuses(
-            fuse_convex(dense, lexical_hits, options.alpha), searcher, text, settings
+            fuse_convex(dense, lexical_hits, options.alpha),
+            text,
+            searcher.pairs,
+            [chunk.text for chunk in generation.chunks],
+            options,
         )
 
     chosen: list[tuple[int, float]] = []
@@ -214,7 +219,11 @@ def search(question: str, k: int, settings: Settings) -> SearchResult:
 
 
 def _with_bonuses(
-    ranked: list[tuple[int, float]], searcher: Searcher, question: str, settings: Settings
+    ranked: list[tuple[int, float]],
+    question: str,
+    pairs: Sequence[frozenset[tuple[str, str]]],
+    texts: Sequence[str],
+    options: RetrievalSettings,
 ) -> list[tuple[int, float]]:
     """Fused scores plus the phrase and answer-type bonuses, best first.
 
@@ -222,16 +231,14 @@ def _with_bonuses(
     officials" should beat a passage about Japanese and Korean meetings, and a
     "when" question wants the passage with the date.
     """
-    options = settings.retrieval
     question_pairs = word_pairs(question)
     expectation = expected_answer(question)
-    chunks = searcher.generation.chunks
     boosted = []
     for chunk_id, score in ranked:
         if question_pairs:
-            shared = len(question_pairs & searcher.pairs[chunk_id]) / len(question_pairs)
+            shared = len(question_pairs & pairs[chunk_id]) / len(question_pairs)
             score += options.phrase_weight * shared
-        if expectation is not None and holds_answer(expectation, chunks[chunk_id].text):
+        if expectation is not None and holds_answer(expectation, texts[chunk_id]):
             score += options.answer_type_weight
         boosted.append((chunk_id, score))
     return sorted(boosted, key=lambda item: (-item[1], item[0]))
