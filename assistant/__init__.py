@@ -22,6 +22,7 @@ from ._indexing import build_index
 from ._retrieval import retrieve
 from ._settings import ChunkingSettings, Settings
 from ._types import Answer, BuildReport, Citation, SkippedSource, Span
+from ._watch import WatchEvent, watch_sources
 
 __all__ = [
     "ABSTAIN_MESSAGE",
@@ -45,10 +46,12 @@ __all__ = [
     "SourcesError",
     "Span",
     "UnusableIndexError",
+    "WatchEvent",
     "ask",
     "build_index",
     "context_of",
     "index_status",
     "resolve_followup",
     "retrieve",
+    "watch_sources",
 ]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ._retrieval import load_searcher
 from ._settings import Settings
-from ._storage import read_manifest
 from ._types import Citation
 
 __all__ = ["ExcerptContext", "IndexStatus", "context_of", "index_status", "resolve_followup"]
@@ -28,15 +28,21 @@ class IndexStatus(BaseModel):
     model: str
     built_at: dt.datetime
     titles: list[str] = Field(description="Document titles, in source order.")
+    fallback_reason: str | None = Field(
+        default=None,
+        description="Set when the live generation failed to verify and an older one serves.",
+    )
 
 
 def index_status(index_dir: str | os.PathLike[str] | None = None) -> IndexStatus:
-    """Describe the live generation (manifest only: no vectors are loaded).
+    """Describe the generation that answers questions (the one `retrieve` uses,
+    loaded once and shared; no model is loaded).
 
     Raises:
         IndexMissingError, IndexMismatchError, IndexCorruptError: As `retrieve`.
     """
-    manifest = read_manifest(Settings.from_env(index_dir=index_dir).index_dir)
+    generation = load_searcher(Settings.from_env(index_dir=index_dir).index_dir).generation
+    manifest = generation.manifest
     return IndexStatus(
         generation=manifest.generation,
         documents=len(manifest.documents),
@@ -44,6 +50,7 @@ def index_status(index_dir: str | os.PathLike[str] | None = None) -> IndexStatus
         model=manifest.model,
         built_at=manifest.built_at,
         titles=[record.title for record in manifest.documents.values()],
+        fallback_reason=generation.fallback_reason,
     )
 
 

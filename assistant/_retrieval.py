@@ -77,18 +77,21 @@ _cache: dict[Path, Searcher] = {}
 def load_searcher(index_dir: Path) -> Searcher:
     """The live generation of `index_dir`, loaded once and reloaded when the
     pointer moves (a rebuild in another process is picked up on the next query).
+    A query keeps the `Searcher` it started with, so a swap never mixes two
+    generations in one answer. A corrupt live generation falls back to the newest
+    older one that verifies.
 
     Raises:
         IndexMissingError, IndexMismatchError, IndexCorruptError: See `read_generation`.
     """
     key = index_dir.resolve()
     cached = _cache.get(key)
-    if cached is not None and cached.generation.manifest.generation == current_generation(key):
+    if cached is not None and cached.generation.pointer == current_generation(key):
         return cached
     with _cache_lock:
         cached = _cache.get(key)
-        if cached is None or cached.generation.manifest.generation != current_generation(key):
-            generation = read_generation(key)
+        if cached is None or cached.generation.pointer != current_generation(key):
+            generation = read_generation(key, fallback=True)
             texts = [chunk.text for chunk in generation.chunks]
             cached = Searcher(
                 generation,

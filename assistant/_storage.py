@@ -14,11 +14,13 @@ generation, and a killed build leaves only a temp folder the next build removes.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import fcntl
 import hashlib
 import io
 import json
+import logging
 import os
 import shutil
 import uuid
@@ -30,7 +32,13 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import ValidationError
 
-from ._errors import BuildInProgressError, IndexCorruptError, IndexMismatchError, IndexMissingError
+from ._errors import (
+    BuildInProgressError,
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexMissingError,
+    UnusableIndexError,
+)
 from ._files import fsync_dir, write_atomic
 from ._store import VectorIndex
 from ._types import FORMAT_VERSION, Chunk, Manifest, Pointer
@@ -53,6 +61,11 @@ CHUNKS = "chunks.jsonl"
 VECTORS = "vectors.npy"
 FAISS = "vectors.faiss"
 _REBUILD = "run `assistant build --force`"
+# A reader retries when a rebuild switched the pointer and removed the generation
+# it was about to open; more switches than this in one read is not a race.
+_POINTER_RETRIES = 3
+
+logger = logging.getLogger("assistant")
 
 
 @dataclass(frozen=True)
@@ -64,6 +77,10 @@ class Generation:
     chunks: list[Chunk]
     index: VectorIndex
     vectors: npt.NDArray[np.float32] | None
+    pointer: str = ""
+    """What `CURRENT.json` named when this was loaded (differs on a fallback)."""
+    fallback_reason: str | None = None
+    """Why the live generation was refused and this older one serves instead."""
 
 
 def current_generation(index_dir: Path) -> str | None:
@@ -162,12 +179,16 @@ def _parse_manifest(index_dir: Path, folder: Path) -> Manifest:
         raise IndexCorruptError(f"{folder / MANIFEST} is invalid ({reason}): {_REBUILD}") from None
 
 
-def read_generation(index_dir: Path, *, with_vectors: bool = False) -> Generation:
+def read_generation(
+    index_dir: Path, *, with_vectors: bool = False, fallback: bool = False
+) -> Generation:
     """Load and verify the live generation.
 
     Args:
         index_dir: The index folder.
         with_vectors: Also load the raw vectors (the builder reuses them).
+        fallback: When the live generation is corrupt, serve the newest older
+            generation that verifies (logged, and named in `fallback_reason`).
 
     Returns:
         The generation, every file checked against the manifest's SHA-256.
@@ -175,9 +196,28 @@ def read_generation(index_dir: Path, *, with_vectors: bool = False) -> Generatio
     Raises:
         IndexMissingError: No index was built here.
         IndexMismatchError: Built by an incompatible version of this program.
-        IndexCorruptError: A file is missing, truncated or altered.
+        IndexCorruptError: A file is missing, truncated or altered (and, with
+            `fallback`, no older generation verifies either).
     """
-    folder = _live_folder(index_dir)
+    for _ in range(_POINTER_RETRIES):
+        name = current_generation(index_dir)
+        if name is None:
+            raise IndexMissingError(f"no index in {index_dir}: run `assistant build` first")
+        try:
+            return _load(index_dir, name, with_vectors)
+        except IndexCorruptError as exc:
+            if current_generation(index_dir) != name:
+                continue  # a rebuild switched and cleaned up under us: read the new one
+            if not fallback:
+                raise
+            return _load_fallback(index_dir, name, with_vectors, exc)
+    raise IndexCorruptError(
+        f"the index in {index_dir} changed {_POINTER_RETRIES} times while loading: retry"
+    )
+
+
+def _load(index_dir: Path, name: str, with_vectors: bool) -> Generation:
+    folder = index_dir / GENERATIONS / name
     manifest = _parse_manifest(index_dir, folder)
     chunks = _parse_chunks(_read_verified(folder, CHUNKS, manifest), folder)
     if len(chunks) != manifest.chunk_count:
@@ -193,7 +233,28 @@ def read_generation(index_dir: Path, *, with_vectors: bool = False) -> Generatio
         if with_vectors
         else None
     )
-    return Generation(folder, manifest, chunks, index, vectors)
+    return Generation(folder, manifest, chunks, index, vectors, pointer=name)
+
+
+def _load_fallback(
+    index_dir: Path, live: str, with_vectors: bool, error: IndexCorruptError
+) -> Generation:
+    """The newest finished generation other than `live` that verifies."""
+    generations = index_dir / GENERATIONS
+    older = sorted(
+        (e.name for e in generations.iterdir() if e.is_dir() and not e.name.startswith(".")),
+        reverse=True,
+    )
+    for name in older:
+        if name == live:
+            continue
+        try:
+            generation = _load(index_dir, name, with_vectors)
+        except UnusableIndexError:
+            continue
+        logger.warning("%s; serving the previous generation %s meanwhile", error, name)
+        return dataclasses.replace(generation, pointer=live, fallback_reason=str(error))
+    raise error
 
 
 def new_generation_id() -> str:

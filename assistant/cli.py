@@ -10,10 +10,14 @@ import logging
 import sys
 import textwrap
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ._errors import AssistantError
 from ._settings import Settings
 from ._types import Citation
+
+if TYPE_CHECKING:
+    from ._watch import WatchEvent
 
 __all__ = ["main"]
 
@@ -54,6 +58,21 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-auth", action="store_true", help="allow a non-loopback host without a login"
     )
+    serve.add_argument(
+        "--watch", action="store_true", help="rebuild while serving when the sources change"
+    )
+
+    watch = commands.add_parser(
+        "watch", help="rebuild the index whenever the sources change (Ctrl+C to stop)"
+    )
+    _add_folders(watch)
+    watch.add_argument(
+        "--quiet-ms",
+        type=int,
+        default=500,
+        metavar="MS",
+        help="rebuild once the folder has been quiet this long (default 500)",
+    )
 
     evaluate = commands.add_parser("eval", help="measure retrieval on a JSONL question file")
     _add_folders(evaluate)
@@ -90,6 +109,17 @@ def _run(args: argparse.Namespace) -> int:
     index_dir = settings.index_dir
     if args.command == "serve":
         return _serve(args, settings)
+    if args.command == "watch":
+        from ._watch import watch_sources
+
+        print(f"watching {settings.sources_dir} (Ctrl+C to stop)", flush=True)
+        watch_sources(
+            settings.sources_dir,
+            index_dir,
+            quiet_ms=max(args.quiet_ms, 50),
+            on_event=lambda event: print(event.summary(), flush=True),
+        )
+        return 0
     if args.command == "ask":
         answer = ask(args.question, args.k, index_dir=index_dir)
         if args.json:
@@ -117,7 +147,28 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from ui.app import check_exposure, serve
 
     check_exposure(args.host, auth, args.no_auth)
-    print(build_index(settings.sources_dir, settings.index_dir, progress=True).summary())
+    if args.watch:
+        # The watcher's first build happens before the UI starts taking questions.
+        import threading
+
+        from ._watch import watch_sources
+
+        first_build = threading.Event()
+
+        def report(event: WatchEvent) -> None:
+            print(event.summary(), flush=True)
+            first_build.set()
+
+        threading.Thread(
+            target=watch_sources,
+            args=(settings.sources_dir, settings.index_dir),
+            kwargs={"on_event": report},
+            name="watch-sources",
+            daemon=True,
+        ).start()
+        first_build.wait()
+    else:
+        print(build_index(settings.sources_dir, settings.index_dir, progress=True).summary())
     print(f"serving the chat UI on http://{args.host}:{args.port} (Ctrl+C to stop)", flush=True)
     serve(
         settings.index_dir,

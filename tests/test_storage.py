@@ -11,9 +11,13 @@ from assistant import (
     IndexCorruptError,
     IndexMismatchError,
     IndexMissingError,
+    build_index,
+    index_status,
     retrieve,
 )
 from assistant._storage import GENERATIONS, POINTER, current_generation, read_generation
+
+from .conftest import BRIEF, DATA, SOURCES
 
 
 @pytest.fixture
@@ -102,3 +106,76 @@ def test_garbage_pointer(damaged: tuple[Path, Path]) -> None:
     (index_dir / POINTER).write_text("not json")
     with pytest.raises(IndexCorruptError, match="not a valid pointer"):
         retrieve("Who is Japan's defense minister?", index_dir=index_dir)
+
+
+@pytest.fixture(scope="module")
+def two_generations_original(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
+    """An index with two generations: the brief alone, then the brief plus a typhoon note."""
+    root = tmp_path_factory.mktemp("two-generations")
+    sources = root / "sources"
+    sources.mkdir()
+    shutil.copy(SOURCES / BRIEF, sources / BRIEF)
+    build_index(sources, root / "index", embedder=embedder)
+    shutil.copy(DATA / "typhoon-relief.txt", sources / "typhoon-relief.txt")
+    build_index(sources, root / "index", embedder=embedder)
+    return root / "index"
+
+
+@pytest.fixture
+def two_generations(two_generations_original: Path, tmp_path: Path) -> tuple[Path, Path]:
+    copy = tmp_path / "index"
+    shutil.copytree(two_generations_original, copy)
+    return copy, copy / GENERATIONS / str(current_generation(copy))
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _flip(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _pickle(path: Path) -> None:
+    path.write_bytes(pickle.dumps({"generation": "x", "chunks": [1, 2, 3]}))
+
+
+@pytest.mark.parametrize("name", ["manifest.json", "chunks.jsonl", "vectors.npy", "vectors.faiss"])
+@pytest.mark.parametrize("damage", [_truncate, _flip, _pickle, Path.unlink])
+def test_corrupt_live_generation_falls_back_to_the_previous_one(
+    two_generations: tuple[Path, Path], name: str, damage
+) -> None:
+    index_dir, live = two_generations
+    damage(live / name)
+    # the builder does not fall back: it must see the damage and rebuild in full
+    with pytest.raises(IndexCorruptError, match="--force"):
+        read_generation(index_dir, with_vectors=True)
+    if name == "vectors.npy":  # queries never read the raw vectors
+        return
+    citations = retrieve("Who is Japan's defense minister?", k=3, index_dir=index_dir)
+    assert citations[0].generation != live.name
+    assert "Kihara Minoru" in citations[0].text
+    status = index_status(index_dir)
+    assert status.generation == citations[0].generation
+    assert status.documents == 1  # the previous generation: the brief alone
+    assert status.fallback_reason is not None
+    assert live.name in status.fallback_reason
+
+
+def test_rebuild_after_corruption_serves_the_new_generation(
+    two_generations: tuple[Path, Path], tmp_path: Path, embedder
+) -> None:
+    index_dir, live = two_generations
+    _flip(live / "vectors.faiss")
+    assert index_status(index_dir).fallback_reason is not None
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    shutil.copy(SOURCES / BRIEF, sources / BRIEF)
+    report = build_index(sources, index_dir, embedder=embedder)
+    assert report.full_rebuild_reason is not None
+    assert "previous index unusable" in report.full_rebuild_reason
+    status = index_status(index_dir)
+    assert status.fallback_reason is None
+    assert status.generation == report.generation

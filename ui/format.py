@@ -114,8 +114,13 @@ def render_status(status: IndexStatus | None, problem: str | None = None) -> str
         return f"**Index:** unavailable. {escape(problem or '')}"
     built = status.built_at.strftime("%Y-%m-%d %H:%M UTC")
     titles = "".join(f"<li>{escape(t)}</li>" for t in status.titles)
+    warning = (
+        f"<em>Serving the previous index: {escape(status.fallback_reason)}</em><br>"
+        if status.fallback_reason
+        else ""
+    )
     return (
-        f"**Index**<br>documents: {status.documents}<br>passages: {status.chunks}<br>"
+        f"**Index**<br>{warning}documents: {status.documents}<br>passages: {status.chunks}<br>"
         f"model: <code>{escape(status.model)}</code><br>built: {built}<br>"
         f"<ul>{titles}</ul>"
     )
