@@ -44,7 +44,16 @@ _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 _TERMINAL = (".", "!", "?", ":", ";", '"', "”", "’", ")", "]")
 
 
+# A longer line is text even without a full stop (a 50,000-character line is data).
+_MAX_HEADING_CHARS = 150
+# English wordpieces average about four characters; twice that bounds a passage's
+# length in characters as the token budget bounds it in tokens.
+_MAX_CHARS_PER_TOKEN = 8
+
+
 def _looks_like_heading(line: str) -> bool:
+    if len(line) > _MAX_HEADING_CHARS:
+        return False
     if _MARKDOWN_HEADING.match(line):
         return True
     return len(line.split()) <= 12 and not line.endswith(_TERMINAL) and not _BULLET.match(line)
@@ -156,6 +165,25 @@ def _split_long(text: str, span: Span, tokenizer: TokenCounter, budget: int) -> 
     return [w for w in windows if w.end > w.start]
 
 
+def _cut_chars(text: str, span: Span, max_chars: int) -> list[Span]:
+    """Cut `span` into pieces of at most `max_chars`, at whitespace where there is
+    some. The tokenizer maps an over-long "word" (a 50,000-character line of data)
+    to one unknown token, so a token bound alone would let it through whole."""
+    pieces: list[Span] = []
+    start = span.start
+    while span.end - start > max_chars:
+        limit = start + max_chars
+        space = text.rfind(" ", start + max_chars // 2, limit)
+        cut = space if space > start else limit
+        pieces.append(Span(start=start, end=cut))
+        start = cut
+        while start < span.end and text[start].isspace():
+            start += 1
+    if span.end > start:
+        pieces.append(Span(start=start, end=span.end))
+    return pieces
+
+
 def _group(
     units: list[tuple[Span, int]], budget: int, overlap: int, count: TokenCounterFn
 ) -> list[list[Span]]:
@@ -199,27 +227,38 @@ def chunk_document(
         first_id: Id of the first passage (ids are rows of the vector index).
 
     Returns:
-        Passages in document order; headings stand alone and are not passages.
+        Passages in document order; headings stand alone and are not passages
+        (unless the document is nothing but heading-like lines).
     """
     text = document.text
     budget = min(settings.max_tokens, tokenizer.max_tokens)
+    max_chars = budget * _MAX_CHARS_PER_TOKEN
 
     def count(start: int, end: int) -> int:
         return tokenizer.count(text[start:end])
 
+    def weight(start: int, end: int) -> int:
+        """Tokens, or characters / 8 when larger: bounds a passage both ways."""
+        return max(count(start, end), math.ceil((end - start) / _MAX_CHARS_PER_TOKEN))
+
     chunks: list[Chunk] = []
-    for paragraph in split_paragraphs(text):
-        if paragraph.is_heading:
+    paragraphs = split_paragraphs(text)
+    # A document of nothing but short lines (a list of names) is all "headings":
+    # index them rather than lose the document.
+    keep_headings = all(p.is_heading for p in paragraphs)
+    for paragraph in paragraphs:
+        if paragraph.is_heading and not keep_headings:
             continue
         units: list[tuple[Span, int]] = []
         for sentence in split_sentences(text, paragraph.start, paragraph.end):
             tokens = count(sentence.start, sentence.end)
-            if tokens <= budget:
-                units.append((sentence, tokens - tokenizer.special_tokens))
-            else:
-                for window in _split_long(text, sentence, tokenizer, budget):
-                    units.append((window, count(window.start, window.end)))
-        for group in _group(units, budget, settings.overlap_sentences, count):
+            if tokens <= budget and sentence.end - sentence.start <= max_chars:
+                units.append((sentence, weight(sentence.start, sentence.end)))
+                continue
+            for window in _split_long(text, sentence, tokenizer, budget):
+                for piece in _cut_chars(text, window, max_chars):
+                    units.append((piece, weight(piece.start, piece.end)))
+        for group in _group(units, budget, settings.overlap_sentences, weight):
             start, end = group[0].start, group[-1].end
             chunks.append(
                 Chunk(

@@ -159,7 +159,7 @@ def search(question: str, k: int, settings: Settings) -> SearchResult:
         QuestionError, IndexMissingError, IndexMismatchError, IndexCorruptError
     """
     text = clean_question(question, settings.max_question_chars)
-    k = check_k(k)
+    k = min(check_k(k), settings.retrieval.max_results)
     searcher = load_searcher(settings.index_dir)
     generation, lexical = searcher.generation, searcher.lexical
     embedder = _embedder_for(generation, settings)
@@ -332,7 +332,8 @@ def retrieve(
 
     Args:
         question: A question in natural language.
-        k: How many excerpts at most (fewer if the index holds fewer passages).
+        k: How many excerpts at most (fewer if the index holds fewer passages;
+            never more than 100).
         index_dir: Index folder (default `./index` or `ASSISTANT_INDEX`).
 
     Returns:

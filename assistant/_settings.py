@@ -48,6 +48,12 @@ class RetrievalSettings(BaseModel):
     candidates: int = Field(
         default=100, ge=1, description="Passages taken from each ranking before fusion."
     )
+    max_results: int = Field(
+        default=100,
+        ge=1,
+        description="A larger k is served as this many excerpts (each is highlighted, "
+        "which costs an embedding per sentence).",
+    )
     duplicate_containment: float = Field(
         default=0.8,
         gt=0.0,

@@ -84,6 +84,9 @@ def _date_from_name(name: str) -> dt.date | None:
         return None
 
 
+_MAX_TITLE_CHARS = 200
+
+
 def _is_series_line(line: str) -> bool:
     """A short all-capitals line such as "INTELBRIEF" names the publication."""
     letters = [c for c in line if c.isalpha()]
@@ -92,7 +95,11 @@ def _is_series_line(line: str) -> bool:
 
 def _is_title_like(line: str) -> bool:
     words = line.split()
-    return 0 < len(words) <= 25 and not line.rstrip().endswith((".", ",", ";", ":"))
+    return (
+        0 < len(words) <= 25
+        and len(line) <= _MAX_TITLE_CHARS
+        and not line.rstrip().endswith((".", ",", ";", ":"))
+    )
 
 
 def extract_metadata(text: str, source: str) -> tuple[str, dt.date | None, str | None]:
@@ -105,7 +112,7 @@ def extract_metadata(text: str, source: str) -> tuple[str, dt.date | None, str |
     for line in lines:
         heading = _MARKDOWN_HEADING.match(line)
         if heading and title is None:
-            title = heading.group(1).strip()
+            title = heading.group(1).strip()[:_MAX_TITLE_CHARS]
             continue
         plain = line.strip("*_ ").strip()
         if date is None and (parsed := parse_date_line(plain)) is not None:

@@ -7,6 +7,7 @@ FAISS or the model directly.
 from __future__ import annotations
 
 import ipaddress
+import math
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,8 @@ EXAMPLES = [
     "How did Beijing respond to the agreement?",
 ]
 MAX_QUESTION_CHARS = 1000
+DEFAULT_K = 5
+MAX_K = 10
 Message = dict[str, Any]
 Turn = dict[str, Any]
 
@@ -58,6 +61,18 @@ def check_exposure(host: str, auth: tuple[str, str] | None, no_auth: bool) -> No
             f"serving on {host} exposes the sources to the network: pass --auth USER:PASSWORD "
             "(or --no-auth if that is really intended)"
         )
+
+
+def _excerpt_count(k: object) -> int:
+    """The slider's value as a whole number within its range (API clients can send
+    anything: 0, -3, 1e9, NaN, text)."""
+    try:
+        value = float(k)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return DEFAULT_K
+    if not math.isfinite(value):
+        return DEFAULT_K
+    return min(max(round(value), 1), MAX_K)
 
 
 class ChatHandlers:
@@ -80,16 +95,26 @@ class ChatHandlers:
     ) -> tuple[str, list[Message], list[Turn]]:
         """Answer one chat message; every failure becomes a message in the chat."""
         history = list(history or [])
-        turns = list(turns or [])
-        question = (question or "")[:MAX_QUESTION_CHARS]
+        # Turns come back from the browser (or any API client): trust nothing in them.
+        turns = [t for t in turns or [] if isinstance(t, dict)]
+        question = question if isinstance(question, str) else ""
+        # Lone surrogates cannot be encoded as JSON for the reply: show them as "?".
+        question = question.encode("utf-8", "replace").decode("utf-8")
         if not question.strip():
             history.append({"role": "assistant", "content": render_error(EMPTY_QUESTION_REPLY)})
             return "", history, turns
-        previous = turns[-1]["query"] if turns else None
-        query = resolve_followup(question.strip(), previous)
+        if len(question) > MAX_QUESTION_CHARS:
+            reply = (
+                f"That question is {len(question):,} characters long; the limit is "
+                f"{MAX_QUESTION_CHARS:,}. Please shorten it to the point you want answered."
+            )
+            history.append({"role": "assistant", "content": render_error(reply)})
+            return "", history, turns
+        previous = turns[-1].get("query") if turns else None
+        query = resolve_followup(question.strip(), previous if isinstance(previous, str) else None)
         history.append({"role": "user", "content": render_user(question)})
         try:
-            answer = ask(query, int(k), index_dir=self.index_dir)
+            answer = ask(query, _excerpt_count(k), index_dir=self.index_dir)
         except QuestionError as exc:
             history.append({"role": "assistant", "content": render_error(str(exc))})
             return "", history, turns
@@ -159,7 +184,7 @@ def create_app(index_dir: Path, sources_dir: Path) -> gr.Blocks:
                 )
                 gr.Examples(EXAMPLES, inputs=question, label="Examples")
             with gr.Column(scale=1):
-                k = gr.Slider(1, 10, value=5, step=1, label="Excerpts per answer")
+                k = gr.Slider(1, MAX_K, value=DEFAULT_K, step=1, label="Excerpts per answer")
                 new_chat = gr.Button("New conversation")
                 status = gr.Markdown(elem_id="index-status")
         turns = gr.BrowserState([], storage_key="alliance-assistant-turns")

@@ -1,0 +1,189 @@
+"""The index under stress: builds killed at random moments, rebuilds swapped in
+under running queries, and random edit/rebuild sequences (hypothesis)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import random
+import shutil
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from assistant import IndexMissingError, build_index, retrieve
+from assistant._storage import GENERATIONS, current_generation, read_generation
+
+from .conftest import BRIEF, DATA, SOURCES
+
+KNOWN_QUESTION = "Who is Japan's defense minister?"
+KNOWN_ANSWER = "Defense Minister Kihara Minoru"
+KILL_TRIALS = 24
+FIRST_BUILD_TRIALS = 6
+
+
+def _child_build(sources: str, index: str) -> None:
+    """Runs in a forked child: a real build, model load included."""
+    build_index(sources, index)
+
+
+@pytest.fixture(scope="module")
+def forkserver() -> multiprocessing.context.ForkServerContext:
+    """Children forked from a server that imported the heavy modules once, so each
+    trial starts in about a second instead of re-importing torch."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["assistant._indexing", "sentence_transformers"])
+    return context
+
+
+def _sources_version(folder: Path, with_typhoon: bool) -> set[str]:
+    """Switch the folder between two known versions; returns its document names."""
+    shutil.copy(SOURCES / BRIEF, folder / BRIEF)
+    typhoon = folder / "typhoon-relief.txt"
+    if with_typhoon:
+        shutil.copy(DATA / "typhoon-relief.txt", typhoon)
+    elif typhoon.exists():
+        typhoon.unlink()
+    return {p.name for p in folder.iterdir()}
+
+
+def _check_live_index(index: Path, allowed: list[set[str]], texts: dict[str, str]) -> str | None:
+    """The live generation verifies, holds one of the allowed document sets, and
+    answers the known question with offsets that round-trip; None if nothing is live."""
+    try:
+        generation = read_generation(index, with_vectors=True)
+    except IndexMissingError:
+        return None
+    assert set(generation.manifest.documents) in allowed
+    citations = retrieve(KNOWN_QUESTION, k=3, index_dir=index)
+    assert KNOWN_ANSWER in citations[0].text
+    for citation in citations:
+        assert citation.generation == generation.manifest.generation
+        assert texts[citation.source][citation.start : citation.end] == citation.text
+    return generation.manifest.generation
+
+
+@pytest.mark.slow
+def test_builds_killed_at_random_moments_leave_a_complete_generation(
+    forkserver: multiprocessing.context.ForkServerContext, tmp_path: Path, embedder
+) -> None:
+    texts = {
+        BRIEF: (SOURCES / BRIEF).read_text(encoding="utf-8"),
+        "typhoon-relief.txt": (DATA / "typhoon-relief.txt").read_text(encoding="utf-8"),
+    }
+    rng = random.Random(20241124)
+    # How long an unkilled child build takes here: kills are spread over it.
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    _sources_version(sources, with_typhoon=False)
+    for probe in ("probe-1", "probe-2"):  # the first also starts the fork server
+        started = time.monotonic()
+        child = forkserver.Process(target=_child_build, args=(str(sources), str(tmp_path / probe)))
+        child.start()
+        child.join(timeout=300)
+        assert child.exitcode == 0
+        duration = time.monotonic() - started
+
+    shared_index = tmp_path / "index"
+    outcomes = {"old": 0, "new": 0, "none": 0}
+    for trial in range(KILL_TRIALS):
+        first_build = trial < FIRST_BUILD_TRIALS
+        index = tmp_path / f"first-{trial}" if first_build else shared_index
+        before = current_generation(index) if index.exists() else None
+        old_docs = {p for p in (read_generation(index).manifest.documents if before else {})}
+        new_docs = _sources_version(sources, with_typhoon=trial % 2 == 1)
+        child = forkserver.Process(target=_child_build, args=(str(sources), str(index)))
+        child.start()
+        time.sleep(rng.uniform(0.0, duration * 1.1))
+        if child.is_alive():
+            os.kill(child.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        child.join(timeout=60)
+        allowed = [new_docs] + ([old_docs] if before else [])
+        live = _check_live_index(index, allowed, texts)
+        if live is None:
+            assert before is None  # only a killed first build leaves nothing live
+            outcomes["none"] += 1
+        else:
+            outcomes["old" if live == before else "new"] += 1
+
+    # Every index recovers with an ordinary build: the lock was released, the
+    # temp folders of killed builds are cleared, and answers come back.
+    for index in [shared_index, *(tmp_path / f"first-{t}" for t in range(FIRST_BUILD_TRIALS))]:
+        build_index(sources, index, embedder=embedder)
+        assert not [p for p in (index / GENERATIONS).iterdir() if p.name.startswith(".tmp-")]
+        assert _check_live_index(index, [new_docs], texts) is not None
+    # the kills landed both before and after the switch
+    assert outcomes["old"] + outcomes["none"] > 0, outcomes
+    assert outcomes["new"] > 0, outcomes
+
+
+@pytest.mark.slow
+def test_queries_during_repeated_rebuilds_see_whole_generations(tmp_path: Path, embedder) -> None:
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    shutil.copy(SOURCES / BRIEF, sources / BRIEF)
+    index = tmp_path / "index"
+    # every version of every document the readers may be cited from, by SHA-256
+    versions: dict[str, str] = {}
+    generation_docs: dict[str, dict[str, str]] = {}
+
+    def record(report_generation: str) -> None:
+        manifest = read_generation(index).manifest
+        generation_docs[report_generation] = {
+            source: record.sha256 for source, record in manifest.documents.items()
+        }
+
+    def remember(path: Path) -> None:
+        import hashlib
+
+        data = path.read_bytes()
+        versions[hashlib.sha256(data).hexdigest()] = data.decode("utf-8")
+
+    remember(sources / BRIEF)
+    record(build_index(sources, index, embedder=embedder).generation)
+
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    seen: list = []
+
+    def reader(question: str) -> None:
+        while not stop.is_set():
+            try:
+                seen.extend(retrieve(question, k=4, index_dir=index))
+            except BaseException as exc:
+                errors.append(exc)
+                return
+
+    questions = [KNOWN_QUESTION, "Where do relief flights land?", "What did the update say?"]
+    threads = [threading.Thread(target=reader, args=(q,)) for q in questions]
+    for thread in threads:
+        thread.start()
+    for round_number in range(6):
+        note = sources / "update.txt"
+        note.write_text(
+            f"Update {round_number}\n\nRelief flight update {round_number}: "
+            f"{round_number + 3} flights landed in Okinawa, the update said.\n",
+            encoding="utf-8",
+        )
+        remember(note)
+        if round_number == 3:
+            shutil.copy(DATA / "typhoon-relief.txt", sources / "typhoon-relief.txt")
+            remember(sources / "typhoon-relief.txt")
+        if round_number == 5:
+            (sources / "typhoon-relief.txt").unlink()
+        record(build_index(sources, index, embedder=embedder).generation)
+        time.sleep(0.3)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert not errors, errors
+    assert len(seen) > 50
+    generations = {c.generation for c in seen}
+    assert len(generations) >= 3  # the readers really crossed swaps
+    for citation in seen:
+        digest = generation_docs[citation.generation][citation.source]
+        assert versions[digest][citation.start : citation.end] == citation.text

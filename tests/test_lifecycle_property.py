@@ -1,0 +1,107 @@
+"""Hypothesis drives random add / edit / delete / rebuild sequences; after every
+successful rebuild each citation must come from the current sources and round-trip."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import hypothesis.strategies as st
+from hypothesis import HealthCheck, settings
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from assistant import SourcesError, build_index, retrieve
+from assistant._embedding import load_embedder
+from assistant._settings import DEFAULT_MODEL
+from assistant._storage import current_generation
+
+SENTENCES = [
+    "Relief flights landed in Okinawa after the typhoon.",
+    "The defense minister met his counterpart in Tokyo.",
+    "Forty helicopter sorties were flown in three days.",
+    "Coast guard ships patrolled near the islands.",
+    "The joint statement named two missile programs.",
+]
+QUESTIONS = ["Where did relief flights land?", "Who met in Tokyo?", "How many sorties?"]
+NAMES = st.sampled_from(["alpha.txt", "beta.md", "notes/gamma.txt", "delta.txt"])
+# Mostly real prose, sometimes arbitrary text (emptiness and odd characters included).
+CONTENT = st.one_of(
+    st.lists(st.sampled_from(SENTENCES), min_size=1, max_size=5).map(
+        lambda lines: "Field note\n\n" + "\n".join(lines) + "\n"
+    ),
+    st.text(st.characters(exclude_categories=["Cs"]), max_size=300),
+)
+
+
+class SourcesAndIndex(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.root = Path(tempfile.mkdtemp(prefix="lifecycle-"))
+        self.sources = self.root / "sources"
+        self.index = self.root / "index"
+        self.embedder = load_embedder(DEFAULT_MODEL)
+        self.built_from: dict[str, str] | None = None  # file texts at the last good build
+
+    @initialize(name=NAMES, content=CONTENT)
+    def first_document(self, name: str, content: str) -> None:
+        self.sources.mkdir()
+        self.write(name, content)
+
+    def write(self, name: str, content: str) -> None:
+        path = self.sources / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
+
+    def files(self) -> dict[str, str]:
+        return {
+            p.relative_to(self.sources).as_posix(): p.read_text(encoding="utf-8")
+            for p in self.sources.rglob("*")
+            if p.is_file()
+        }
+
+    @rule(name=NAMES, content=CONTENT)
+    def add_or_edit(self, name: str, content: str) -> None:
+        self.write(name, content)
+
+    @rule(name=NAMES)
+    def delete(self, name: str) -> None:
+        (self.sources / name).unlink(missing_ok=True)
+
+    @rule()
+    def rebuild(self) -> None:
+        texts = self.files()
+        before = current_generation(self.index) if self.index.exists() else None
+        try:
+            report = build_index(self.sources, self.index, embedder=self.embedder)
+        except SourcesError:
+            # nothing readable: refused, and whatever was live stays live
+            assert not any(t.strip() for t in texts.values()) or not texts
+            assert (current_generation(self.index) if self.index.exists() else None) == before
+            return
+        self.built_from = {s: texts[s] for s in report.added + report.changed + report.unchanged}
+        assert set(report.removed).isdisjoint(self.built_from)
+
+    @invariant()
+    def citations_come_from_the_last_good_build(self) -> None:
+        if self.built_from is None:
+            return
+        live = current_generation(self.index)
+        for question in QUESTIONS:
+            for citation in retrieve(question, k=5, index_dir=self.index):
+                assert citation.generation == live
+                assert citation.source in self.built_from
+                text = self.built_from[citation.source]
+                assert text[citation.start : citation.end] == citation.text
+
+    def teardown(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+SourcesAndIndex.TestCase.settings = settings(
+    max_examples=15,
+    stateful_step_count=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestSourcesAndIndex = SourcesAndIndex.TestCase
