@@ -4,11 +4,16 @@ import json
 import os
 import subprocess
 import sys
+import time
+from html import unescape
 from pathlib import Path
 
+import httpx
 import pytest
+from gradio_client import Client
 
-from .conftest import BRIEF, DEV_QA
+from .conftest import BRIEF, DATA, DEV_QA
+from .test_ui_app import _free_port
 
 pytestmark = pytest.mark.slow
 
@@ -93,3 +98,50 @@ def test_user_errors_print_one_line_and_exit_2(args: list[str], message: str) ->
     assert result.stderr.startswith(message)
     assert result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr
+
+
+def test_serve_watch_picks_up_a_new_document(tmp_path: Path) -> None:
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    (sources / "typhoon-relief.txt").write_text(
+        (DATA / "typhoon-relief.txt").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "assistant", "serve", "--watch", "--port", str(port),
+         "--sources", str(sources), "--index", str(tmp_path / "index")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        lines = []
+        for line in server.stdout:
+            lines.append(line)
+            if "serving the chat UI" in line:
+                break
+        assert any("[startup]" in line for line in lines), lines
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url, timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.5)
+        client = Client(url, verbose=False)
+        (sources / "port-call.txt").write_text(
+            "Port Call\n\nThe destroyer Kongo made a port call in Sasebo on 2 June.\n",
+            encoding="utf-8",
+        )
+        deadline = time.monotonic() + 120
+        reply = ""
+        while time.monotonic() < deadline and "Sasebo" not in reply:
+            time.sleep(1)
+            _, history, _ = client.predict(
+                "Where did the destroyer Kongo make a port call?", [], 3, [], api_name="/ask"
+            )
+            reply = unescape(history[-1]["content"][0]["text"])
+        assert "made a port call in Sasebo" in reply
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

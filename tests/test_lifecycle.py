@@ -13,11 +13,14 @@ import time
 from pathlib import Path
 
 import pytest
+from gradio_client import Client
 
-from assistant import IndexMissingError, build_index, retrieve
+from assistant import Citation, IndexMissingError, build_index, retrieve
 from assistant._storage import GENERATIONS, current_generation, read_generation
+from ui.app import serve
 
 from .conftest import BRIEF, DATA, SOURCES
+from .test_ui_app import _free_port
 
 KNOWN_QUESTION = "Who is Japan's defense minister?"
 KNOWN_ANSWER = "Defense Minister Kihara Minoru"
@@ -121,7 +124,9 @@ def test_builds_killed_at_random_moments_leave_a_complete_generation(
 
 
 @pytest.mark.slow
-def test_queries_during_repeated_rebuilds_see_whole_generations(tmp_path: Path, embedder) -> None:
+def test_queries_and_chat_during_repeated_rebuilds_see_whole_generations(
+    tmp_path: Path, embedder
+) -> None:
     sources = tmp_path / "sources"
     sources.mkdir()
     shutil.copy(SOURCES / BRIEF, sources / BRIEF)
@@ -157,8 +162,25 @@ def test_queries_during_repeated_rebuilds_see_whole_generations(tmp_path: Path, 
                 errors.append(exc)
                 return
 
+    app, url = serve(index, sources, port=_free_port(), block=False)
+
+    def chat_reader() -> None:
+        client = Client(url, verbose=False)
+        while not stop.is_set():
+            try:
+                _, _, turns = client.predict(
+                    "How many flights landed in Okinawa?", [], 3, [], api_name="/ask"
+                )
+                seen.extend(Citation.model_validate(c) for c in turns[-1]["answer"]["citations"])
+                chat_replies.append(turns[-1]["answer"]["text"])
+            except BaseException as exc:
+                errors.append(exc)
+                return
+
+    chat_replies: list[str] = []
     questions = [KNOWN_QUESTION, "Where do relief flights land?", "What did the update say?"]
     threads = [threading.Thread(target=reader, args=(q,)) for q in questions]
+    threads.append(threading.Thread(target=chat_reader))
     for thread in threads:
         thread.start()
     for round_number in range(6):
@@ -179,9 +201,12 @@ def test_queries_during_repeated_rebuilds_see_whole_generations(tmp_path: Path, 
     stop.set()
     for thread in threads:
         thread.join(timeout=60)
+    app.close()
 
     assert not errors, errors
     assert len(seen) > 50
+    assert len(chat_replies) >= 5
+    assert any("flights landed in Okinawa" in reply for reply in chat_replies)
     generations = {c.generation for c in seen}
     assert len(generations) >= 3  # the readers really crossed swaps
     for citation in seen:
