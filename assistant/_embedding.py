@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -16,7 +18,7 @@ import numpy.typing as npt
 from ._errors import ModelError
 from ._models import resolve_model_dir
 
-__all__ = ["Embedder", "SentenceTransformerEmbedder", "load_embedder"]
+__all__ = ["Embedder", "OnnxExport", "SentenceTransformerEmbedder", "load_embedder"]
 
 Vectors = npt.NDArray[np.float32]
 
@@ -34,6 +36,16 @@ class Embedder(Protocol):
     def encode_query(self, text: str) -> Vectors:
         """Shape `(dimension,)`; input beyond the model's limit is truncated."""
         ...
+
+
+@dataclass(frozen=True)
+class OnnxExport:
+    """What `export_onnx` wrote."""
+
+    graph: Path
+    tokenizer: Path
+    max_length: int
+    exported_with: dict[str, str]
 
 
 class SentenceTransformerEmbedder:
@@ -54,6 +66,7 @@ class SentenceTransformerEmbedder:
                 f"cannot load embedding model {model!r} from {folder}: {exc}"
             ) from None
         self.name = model
+        self._folder = folder
         dimension = self._model.get_embedding_dimension()
         if not dimension:
             raise ModelError(f"embedding model {model!r} does not report its dimension")
@@ -77,6 +90,93 @@ class SentenceTransformerEmbedder:
             [text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
         return np.ascontiguousarray(vector[0], dtype=np.float32)
+
+    def export_onnx(self, folder: Path) -> OnnxExport:
+        """Write the model as an ONNX graph (token ids → mean-pooled, normalized
+        vector) plus its tokenizer into `folder`, for torch-free queries.
+
+        Raises:
+            ModelError: The model is not a plain transformer + mean pooling + normalize
+                stack, or the export fails.
+        """
+        import warnings
+
+        import sentence_transformers
+        import torch
+        import transformers
+
+        stack: Any = self._model  # sentence-transformers' module stack is loosely typed
+        modules = [type(m).__name__ for m in stack]
+        pooling = stack[1].get_config_dict().get("pooling_mode") if len(modules) > 1 else None
+        if modules[:2] != ["Transformer", "Pooling"] or modules[2:] not in ([], ["Normalize"]):
+            raise ModelError(f"cannot export {self.name}: modules {modules} are not supported")
+        if pooling != "mean":
+            raise ModelError(f"cannot export {self.name}: {pooling} pooling is not supported")
+        tokenizer_file = self._folder / "tokenizer.json"
+        if not tokenizer_file.is_file():
+            raise ModelError(f"cannot export {self.name}: no tokenizer.json in {self._folder}")
+
+        class MeanPooledNormalized(torch.nn.Module):
+            def __init__(self, transformer: Any) -> None:
+                super().__init__()
+                self.transformer: Any = transformer
+
+            def forward(
+                self,
+                input_ids: torch.Tensor,
+                attention_mask: torch.Tensor,
+                token_type_ids: torch.Tensor,
+            ) -> torch.Tensor:
+                hidden = self.transformer(
+                    input_ids=input_ids,
+                    attention_mask=attention_mask,
+                    token_type_ids=token_type_ids,
+                ).last_hidden_state
+                mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                return torch.nn.functional.normalize(pooled, p=2, dim=1)
+
+        graph = folder / "query-encoder.onnx"
+        wrapper = MeanPooledNormalized(stack[0].auto_model).eval()
+        # Two texts of different lengths, so the traced graph handles padding.
+        sample = self._model.tokenizer(
+            ["a short text", "a somewhat longer text to pad the first one"],
+            padding=True,
+            return_tensors="pt",
+        )
+        axes = {0: "batch", 1: "tokens"}
+        try:
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")  # tracer notes on constant shapes
+                torch.onnx.export(
+                    wrapper,
+                    (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"]),
+                    str(graph),
+                    input_names=["input_ids", "attention_mask", "token_type_ids"],
+                    output_names=["embedding"],
+                    dynamic_axes={
+                        "input_ids": axes,
+                        "attention_mask": axes,
+                        "token_type_ids": axes,
+                        "embedding": {0: "batch"},
+                    },
+                    opset_version=17,
+                    dynamo=False,
+                )
+        except Exception as exc:
+            raise ModelError(f"cannot export {self.name} to ONNX: {exc}") from None
+        tokenizer = folder / "tokenizer.json"
+        tokenizer.write_bytes(tokenizer_file.read_bytes())
+        return OnnxExport(
+            graph=graph,
+            tokenizer=tokenizer,
+            max_length=int(stack.max_seq_length),
+            exported_with={
+                "torch": torch.__version__,
+                "transformers": transformers.__version__,
+                "sentence-transformers": sentence_transformers.__version__,
+            },
+        )
 
 
 _lock = threading.Lock()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -14,9 +15,11 @@ from ._chunking import chunk_document
 from ._embedding import Embedder, load_embedder
 from ._errors import IndexMissingError, SourcesError, UnusableIndexError
 from ._models import load_tokenizer
+from ._query_encoder import prepare_query_encoder
 from ._settings import Settings
 from ._sources import load_documents
 from ._storage import (
+    GENERATIONS,
     Generation,
     build_lock,
     new_generation_id,
@@ -178,10 +181,24 @@ def build_index(
             chunk_count=len(chunks),
             documents=records,
             files={},
+            index_parameters=index.parameters,
         )
-        write_generation(settings.index_dir, manifest, chunks, vectors, index)
+        staging = settings.index_dir / GENERATIONS / f".tmp-{manifest.generation}-export"
+        staging.mkdir(parents=True)
+        try:
+            encoder, encoder_files, refused = prepare_query_encoder(
+                embedder or load_embedder(settings.model), staging, previous
+            )
+            manifest = manifest.model_copy(
+                update={"query_encoder": encoder, "query_encoder_refused": refused}
+            )
+            write_generation(settings.index_dir, manifest, chunks, vectors, index, encoder_files)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         remove_stale(settings.index_dir)
         report.generation = manifest.generation
+        report.vector_index = index.parameters
+        report.query_encoder = "onnx" if encoder is not None else f"torch ({refused})"
         report.chunks_total = len(chunks)
         report.seconds = time.perf_counter() - started
         return report

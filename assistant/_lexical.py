@@ -87,7 +87,10 @@ class LexicalIndex:
             for term in set(terms):
                 self._document_frequency[term] = self._document_frequency.get(term, 0) + 1
         self._bm25 = bm25s.BM25()
-        if self.count:
+        # With no term in any passage (only stopwords or symbols) BM25's average
+        # length is 0 and its scores NaN: such an index simply scores nothing.
+        self._empty = not any(tokenized)
+        if not self._empty:
             self._bm25.index(tokenized, show_progress=False)
 
     def idf(self, term: str) -> float:
@@ -109,6 +112,6 @@ class LexicalIndex:
     def scores(self, terms: Sequence[str]) -> npt.NDArray[np.float32]:
         """BM25 score of every passage for the query `terms` (zeros if none is known)."""
         known = self.known_terms(terms)
-        if not known or not self.count:
+        if not known or self._empty:
             return np.zeros(self.count, dtype=np.float32)
         return np.asarray(self._bm25.get_scores(known), dtype=np.float32)

@@ -13,9 +13,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._answer_types import Expectation, expected_answer, holds_answer
-from ._embedding import Embedder, load_embedder
+from ._embedding import Embedder
 from ._errors import IndexMismatchError, QuestionError
 from ._lexical import LexicalIndex, content_terms, word_pairs
+from ._query_encoder import query_embedder
 from ._ranking import fuse_convex, fuse_rrf, is_near_duplicate, pick_highlights, word_set
 from ._settings import RetrievalSettings, Settings
 from ._storage import Generation, current_generation, read_generation
@@ -110,7 +111,7 @@ def _embedder_for(generation: Generation, settings: Settings) -> Embedder:
             f"index built with model {built_with}, current model {settings.model}: "
             "run `assistant build --force`"
         )
-    embedder = load_embedder(settings.model)
+    embedder = query_embedder(generation, settings)
     if embedder.dimension != generation.manifest.dimension:
         raise IndexMismatchError(
             f"index has {generation.manifest.dimension}-d vectors, model {settings.model} "

@@ -105,6 +105,14 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _read_verified(folder: Path, name: str, manifest: Manifest) -> bytes:
     try:
         data = (folder / name).read_bytes()
@@ -122,7 +130,12 @@ def _read_verified(folder: Path, name: str, manifest: Manifest) -> bytes:
 def _parse_chunks(data: bytes, folder: Path) -> list[Chunk]:
     chunks = []
     try:
-        for number, line in enumerate(data.decode("utf-8").splitlines()):
+        # Split on "\n" only: JSON leaves U+2028, U+0085 and friends unescaped,
+        # and str.splitlines() would cut a passage that contains one.
+        lines = data.decode("utf-8").split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        for number, line in enumerate(lines):
             chunk = Chunk.model_validate_json(line)
             if chunk.id != number:
                 raise ValueError(f"chunk on line {number + 1} has id {chunk.id}")
@@ -269,10 +282,14 @@ def write_generation(
     chunks: list[Chunk],
     vectors: npt.NDArray[np.float32],
     index: VectorIndex,
+    extra_files: dict[str, Path] | None = None,
 ) -> Path:
     """Write a complete generation and make it the live one.
 
     The manifest's `files` is filled in here with each file's SHA-256.
+    `extra_files` (name → existing file, e.g. the ONNX query encoder) are
+    hard-linked in (copied across file systems): generations never change, so a
+    file shared with the previous generation is safe.
 
     Returns:
         The new generation's folder.
@@ -289,6 +306,12 @@ def write_generation(
         FAISS: index.to_bytes(),
     }
     files = {name: _sha256(data) for name, data in payload.items()}
+    for name, source in (extra_files or {}).items():
+        try:
+            os.link(source, temp / name)
+        except OSError:
+            shutil.copyfile(source, temp / name)
+        files[name] = _sha256_file(temp / name)
     payload[MANIFEST] = (
         manifest.model_copy(update={"files": files}).model_dump_json(indent=2).encode()
     )

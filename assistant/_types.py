@@ -126,6 +126,31 @@ class SkippedSource(_Model):
     reason: str
 
 
+class QueryEncoderRecord(_Model):
+    """The generation's torch-free copy of the embedding model, for queries."""
+
+    file: str = Field(description="ONNX graph (pooling and normalization inside).")
+    tokenizer: str = Field(description="The model's tokenizer.json, copied beside it.")
+    max_length: int = Field(gt=0, description="Tokens per text; longer input is truncated.")
+    exported_with: dict[str, str] = Field(description="Library versions that exported it.")
+    probe_min_cosine: float = Field(
+        description="Lowest cosine between its vectors and sentence-transformers' on the "
+        "probe texts at build time (accepted at ≥ 0.9999)."
+    )
+
+
+class IndexParameters(_Model):
+    """How the vector index was built and how well it finds exact neighbours."""
+
+    kind: str = Field(description="flat-ip (exact) or hnsw-ip (approximate).")
+    hnsw_m: int | None = Field(default=None, description="HNSW links per node.")
+    ef_construction: int | None = None
+    ef_search: int | None = Field(default=None, description="HNSW candidates per search.")
+    recall_at_10: float | None = Field(
+        default=None, description="Share of exact top-10 neighbours found, measured at build."
+    )
+
+
 class Manifest(_Model):
     """Describes one complete index generation; loading checks it first."""
 
@@ -139,6 +164,13 @@ class Manifest(_Model):
     chunk_count: int = Field(ge=0)
     documents: dict[str, DocumentRecord] = Field(description="Per source, its hash and metadata.")
     files: dict[str, str] = Field(description="SHA-256 of every other file in the generation.")
+    index_parameters: IndexParameters | None = None
+    query_encoder: QueryEncoderRecord | None = Field(
+        default=None, description="Verified ONNX query encoder; None means queries use torch."
+    )
+    query_encoder_refused: str | None = Field(
+        default=None, description="Why no ONNX query encoder was kept, if none was."
+    )
 
 
 class Pointer(_Model):
@@ -162,6 +194,12 @@ class BuildReport(_Model):
     chunks_total: int = 0
     chunks_embedded: int = 0
     seconds: float = 0.0
+    vector_index: IndexParameters | None = Field(
+        default=None, description="The new generation's vector index and its measured recall."
+    )
+    query_encoder: str | None = Field(
+        default=None, description="'onnx', or 'torch (why not)' for the query path."
+    )
 
     def summary(self) -> str:
         """One human-readable paragraph for the CLI."""
@@ -174,6 +212,16 @@ class BuildReport(_Model):
             f"chunks: {self.chunks_total} in index, {self.chunks_embedded} embedded "
             f"in {self.seconds:.1f} s",
         ]
+        if self.vector_index is not None:
+            line = f"vector index: {self.vector_index.kind}"
+            if self.vector_index.recall_at_10 is not None:
+                line += (
+                    f", recall@10 {self.vector_index.recall_at_10:.3f} vs exact "
+                    f"(efSearch {self.vector_index.ef_search})"
+                )
+            lines.append(
+                line + (f"; query encoder: {self.query_encoder}" if self.query_encoder else "")
+            )
         if self.full_rebuild_reason:
             lines.append(f"full rebuild: {self.full_rebuild_reason}")
         lines.extend(f"skipped {s.source}: {s.reason}" for s in self.skipped)

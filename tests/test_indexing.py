@@ -26,7 +26,10 @@ def test_first_build_then_up_to_date(sources_copy: Path, tmp_path: Path, embedde
     assert manifest["dimension"] == 384
     assert manifest["index_type"] == "flat-ip"
     assert manifest["chunking"] == {"max_tokens": 96, "overlap_sentences": 0}
-    assert set(manifest["files"]) == {"chunks.jsonl", "vectors.npy", "vectors.faiss"}
+    assert set(manifest["files"]) == {
+        "chunks.jsonl", "vectors.npy", "vectors.faiss", "query-encoder.onnx", "tokenizer.json"
+    }  # fmt: skip
+    assert manifest["query_encoder"]["probe_min_cosine"] >= 0.9999
     assert manifest["documents"][BRIEF]["title"].startswith("U.S. and Japan Announce")
 
     second = build_index(sources_copy, index_dir, embedder=embedder)

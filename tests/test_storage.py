@@ -179,3 +179,14 @@ def test_rebuild_after_corruption_serves_the_new_generation(
     status = index_status(index_dir)
     assert status.fallback_reason is None
     assert status.generation == report.generation
+
+
+def test_passages_with_unicode_line_separators_load_back(tmp_path: Path, embedder) -> None:
+    # JSON leaves U+2028, U+2029 and U+0085 unescaped; found by the hypothesis machine
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    text = "Notes\n\nFirst part\u2028second part\x85third part\u2029fourth part, all one line.\n"
+    (sources / "odd.txt").write_text(text, encoding="utf-8")
+    build_index(sources, tmp_path / "index", embedder=embedder)
+    generation = read_generation(tmp_path / "index")
+    assert [c.text for c in generation.chunks] == [text.split("\n")[2]]

@@ -1,0 +1,132 @@
+"""The torch-free query path: export verified at build time, fallback when refused
+or damaged, and queries that never import torch."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant import build_index, retrieve
+from assistant._embedding import OnnxExport, SentenceTransformerEmbedder
+from assistant._onnx import OnnxEmbedder
+from assistant._query_encoder import MIN_COSINE, PROBES, query_embedder
+from assistant._settings import Settings
+from assistant._storage import read_generation
+
+from .conftest import BRIEF, SOURCES
+
+QUESTION = "Who is Japan's defense minister?"
+
+
+def test_brief_index_carries_a_verified_onnx_encoder(brief_index: Path, embedder) -> None:
+    generation = read_generation(brief_index)
+    record = generation.manifest.query_encoder
+    assert record is not None
+    assert record.probe_min_cosine >= MIN_COSINE
+    assert set(record.exported_with) == {"torch", "transformers", "sentence-transformers"}
+    assert generation.manifest.query_encoder_refused is None
+    onnx = query_embedder(generation, Settings.from_env(index_dir=brief_index))
+    assert isinstance(onnx, OnnxEmbedder)
+    texts = [*PROBES[:3], "A passage the probes never saw: Sasebo, 2 June, the destroyer Kongo."]
+    expected = embedder.encode_passages(texts)
+    assert np.min((onnx.encode_passages(texts) * expected).sum(axis=1)) >= MIN_COSINE
+    assert float(onnx.encode_query(texts[-1]) @ expected[-1]) >= MIN_COSINE
+
+
+class DriftingEmbedder:
+    """The real model for export, but passages encoded slightly differently: the
+    export can never match it, so it must be refused."""
+
+    def __init__(self, real: SentenceTransformerEmbedder) -> None:
+        self.real = real
+        self.name = real.name
+        self.dimension = real.dimension
+
+    def encode_passages(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        vectors = self.real.encode_passages(texts, progress=progress)
+        drift = np.roll(vectors, 1, axis=1) * 0.05
+        drifted = vectors + drift
+        return (drifted / np.linalg.norm(drifted, axis=1, keepdims=True)).astype(np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.encode_passages([text])[0]
+
+    def export_onnx(self, folder: Path) -> OnnxExport:
+        return self.real.export_onnx(folder)
+
+
+def test_export_that_disagrees_is_refused_and_queries_use_torch(
+    tmp_path: Path, embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    shutil.copy(SOURCES / BRIEF, sources / BRIEF)
+    with caplog.at_level(logging.WARNING, logger="assistant"):
+        report = build_index(sources, tmp_path / "index", embedder=DriftingEmbedder(embedder))
+    assert report.query_encoder is not None
+    assert report.query_encoder.startswith("torch (ONNX export refused: probe cosine")
+    assert "queries will use sentence-transformers" in caplog.text
+    generation = read_generation(tmp_path / "index")
+    assert generation.manifest.query_encoder is None
+    assert not (generation.path / "query-encoder.onnx").exists()
+    chosen = query_embedder(generation, Settings.from_env(index_dir=tmp_path / "index"))
+    assert isinstance(chosen, SentenceTransformerEmbedder)
+
+
+def test_damaged_onnx_file_falls_back_to_torch(
+    brief_index: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    index = tmp_path / "index"
+    shutil.copytree(brief_index, index)
+    generation = read_generation(index)
+    graph = generation.path / "query-encoder.onnx"
+    data = bytearray(graph.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    graph.unlink()  # the copy may share its inode with the original: replace, not edit
+    graph.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING, logger="assistant"):
+        top = retrieve(QUESTION, k=1, index_dir=index)[0]
+    assert "Kihara Minoru" in top.text
+    assert "query-encoder.onnx does not match its checksum" in caplog.text
+    assert "queries use sentence-transformers meanwhile" in caplog.text
+
+
+def test_rebuild_reuses_the_verified_export(tmp_path: Path, embedder) -> None:
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    shutil.copy(SOURCES / BRIEF, sources / BRIEF)
+    first = build_index(sources, tmp_path / "index", embedder=embedder)
+    (sources / "note.txt").write_text("Note\n\nA ferry ran to Sado island.\n", encoding="utf-8")
+    second = build_index(sources, tmp_path / "index", embedder=embedder)
+    old = tmp_path / "index" / "generations" / first.generation / "query-encoder.onnx"
+    new = tmp_path / "index" / "generations" / second.generation / "query-encoder.onnx"
+    assert new.stat().st_ino == old.stat().st_ino  # hard-linked, not exported again
+
+
+QUERY_SCRIPT = """
+import sys
+from assistant import ask, retrieve
+answer = ask({question!r}, index_dir={index!r})
+retrieve("Which missiles will be co-produced?", k=3, index_dir={index!r})
+heavy = sorted(m for m in ("torch", "transformers", "sentence_transformers") if m in sys.modules)
+print("HEAVY", heavy)
+print("ANSWER", answer.text)
+"""
+
+
+@pytest.mark.slow
+def test_query_path_imports_neither_torch_nor_sentence_transformers(brief_index: Path) -> None:
+    script = QUERY_SCRIPT.format(question=QUESTION, index=str(brief_index))
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert "HEAVY []" in result.stdout
+    assert "Kihara Minoru" in result.stdout
