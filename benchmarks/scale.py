@@ -13,6 +13,7 @@ Run: `python -m benchmarks.scale [--sizes 10000 100000 1000000]`.
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import time
 from pathlib import Path
@@ -92,8 +93,15 @@ def plot(rows: list[dict[str, float | str]]) -> None:
     memory.set_title("index memory")
     for axis in (latency, memory):
         for row in rows:
-            axis.annotate(str(row["kind"]), (float(row["n"]), 1), xycoords=("data", "axes fraction"),
-                          xytext=(0, -12), textcoords="offset points", fontsize=7, ha="center")  # fmt: skip
+            axis.annotate(
+                str(row["kind"]),
+                (float(row["n"]), 1),
+                xycoords=("data", "axes fraction"),
+                xytext=(0, -12),
+                textcoords="offset points",
+                fontsize=7,
+                ha="center",
+            )
     figure.tight_layout()
     figure.savefig(PLOT, dpi=110)
 
@@ -114,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             f"| {row['recall']:.3f} |",
             flush=True,
         )
-    for before, after in zip(rows, rows[1:], strict=False):
+    for before, after in itertools.pairwise(rows):
         growth = float(after["n"]) / float(before["n"])
         print(
             f"{before['n']:,} → {after['n']:,} (×{growth:.0f}): build ×"
