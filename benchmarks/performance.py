@@ -32,10 +32,11 @@ from assistant._storage import read_generation
 ROOT = Path(__file__).resolve().parents[1]
 BRIEF = ROOT / "sources" / "2024-08-16-intelbrief-us-japan-alliance-modernization.txt"
 QUESTION = "Which missiles will the U.S. and Japan co-produce?"
-WORDS = (
-    "alliance command logistics exercise patrol island strait missile radar harbour "
-    "minister summit treaty budget shipyard typhoon relief coast guard drill convoy"
-).split()
+WORDS = [
+    "alliance", "command", "logistics", "exercise", "patrol", "island", "strait", "missile",
+    "radar", "harbour", "minister", "summit", "treaty", "budget", "shipyard", "typhoon",
+    "relief", "coast", "guard", "drill", "convoy",
+]  # fmt: skip
 
 
 def median_ms(action: Callable[[], object], repeats: int) -> float:
