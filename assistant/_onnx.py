@@ -30,7 +30,7 @@ class OnnxEmbedder:
     """An `Embedder` over an ONNX sentence-embedding graph."""
 
     def __init__(
-        self, graph: bytes, tokenizer_json: str, *, name: str, dimension: int, max_length: int
+        self, graph: Path, tokenizer_json: str, *, name: str, dimension: int, max_length: int
     ) -> None:
         options = onnxruntime.SessionOptions()
         # One query at a time: a single thread is as fast and leaves the other
@@ -39,7 +39,7 @@ class OnnxEmbedder:
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         self._session = onnxruntime.InferenceSession(
-            graph, options, providers=["CPUExecutionProvider"]
+            str(graph), options, providers=["CPUExecutionProvider"]
         )
         self._tokenizer = Tokenizer.from_str(tokenizer_json)
         self._tokenizer.enable_truncation(max_length)
@@ -103,25 +103,35 @@ def load_onnx_embedder(
     with _lock:
         if location in _checked and content in _sessions:
             return _sessions[content]
-        graph = _read_checked(graph_path, graph_sha256)
-        tokenizer = _read_checked(tokenizer_path, tokenizer_sha256).decode("utf-8")
+        # Hashed in blocks and loaded by path: holding the 90 MB graph as bytes
+        # beside the session would double the process's peak memory.
+        _check(graph_path, graph_sha256)
+        tokenizer = _check(tokenizer_path, tokenizer_sha256)
         if content not in _sessions:
             _sessions[content] = OnnxEmbedder(
-                graph, tokenizer, name=name, dimension=dimension, max_length=max_length
+                graph_path,
+                tokenizer.read_text(encoding="utf-8"),
+                name=name,
+                dimension=dimension,
+                max_length=max_length,
             )
         _checked.add(location)
         return _sessions[content]
 
 
-def _read_checked(path: Path, sha256: str) -> bytes:
+def _check(path: Path, sha256: str) -> Path:
+    digest = hashlib.sha256()
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
     except FileNotFoundError:
         raise IndexCorruptError(
             f"query encoder file {path} is missing: run `assistant build --force`"
         ) from None
-    if hashlib.sha256(data).hexdigest() != sha256:
+    if digest.hexdigest() != sha256:
         raise IndexCorruptError(
-            f"query encoder file {path} does not match its checksum: run `assistant build --force`"
+            f"query encoder file {path} does not match its checksum: "
+            "run `assistant build --force`"
         )
-    return data
+    return path
