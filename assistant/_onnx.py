@@ -131,7 +131,6 @@ def _check(path: Path, sha256: str) -> Path:
         ) from None
     if digest.hexdigest() != sha256:
         raise IndexCorruptError(
-            f"query encoder file {path} does not match its checksum: "
-            "run `assistant build --force`"
+            f"query encoder file {path} does not match its checksum: run `assistant build --force`"
         )
     return path
