@@ -1,13 +1,15 @@
-"""Durable file writes: temp file in the same folder, fsync, `os.replace`, fsync folder."""
+"""Durable file writes (temp file in the same folder, fsync, `os.replace`, fsync
+folder) and checksums of files too large to read whole."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["fsync_dir", "write_atomic"]
+__all__ = ["fsync_dir", "sha256_file", "write_atomic"]
 
 
 def fsync_dir(folder: Path) -> None:
@@ -38,3 +40,16 @@ def write_atomic(path: Path, data: bytes) -> None:
             os.unlink(temp_name)
         raise
     fsync_dir(path.parent)
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB blocks (the ONNX graph is 90 MB).
+
+    Raises:
+        FileNotFoundError: `path` does not exist.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

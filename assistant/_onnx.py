@@ -7,7 +7,6 @@ normalization, so its output is directly comparable to sentence-transformers'.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ import onnxruntime
 from tokenizers import Tokenizer
 
 from ._errors import IndexCorruptError
+from ._files import sha256_file
 
 __all__ = ["OnnxEmbedder", "load_onnx_embedder"]
 
@@ -120,16 +120,13 @@ def load_onnx_embedder(
 
 
 def _check(path: Path, sha256: str) -> Path:
-    digest = hashlib.sha256()
     try:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        actual = sha256_file(path)
     except FileNotFoundError:
         raise IndexCorruptError(
             f"query encoder file {path} is missing: run `assistant build --force`"
         ) from None
-    if digest.hexdigest() != sha256:
+    if actual != sha256:
         raise IndexCorruptError(
             f"query encoder file {path} does not match its checksum: run `assistant build --force`"
         )

@@ -8,7 +8,6 @@ export is refused (recorded in the manifest) and queries use sentence-transforme
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 from typing import Protocol
@@ -17,6 +16,7 @@ import numpy as np
 
 from ._embedding import Embedder, OnnxExport, load_embedder
 from ._errors import AssistantError, IndexCorruptError
+from ._files import sha256_file
 from ._onnx import load_onnx_embedder
 from ._settings import Settings
 from ._storage import Generation
@@ -51,14 +51,6 @@ class Exporter(Protocol):
     def export_onnx(self, folder: Path) -> OnnxExport: ...
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def prepare_query_encoder(
     embedder: Embedder,
     staging: Path,
@@ -86,9 +78,9 @@ def prepare_query_encoder(
         export = exporter.export_onnx(staging)
         candidate = load_onnx_embedder(
             export.graph,
-            _sha256(export.graph),
+            sha256_file(export.graph),
             export.tokenizer,
-            _sha256(export.tokenizer),
+            sha256_file(export.tokenizer),
             name=embedder.name,
             dimension=embedder.dimension,
             max_length=export.max_length,
@@ -122,7 +114,7 @@ def _reuse(
         return None
     files = {GRAPH: previous.path / record.file, TOKENIZER: previous.path / record.tokenizer}
     for name, path in files.items():
-        if not path.is_file() or _sha256(path) != previous.manifest.files.get(name):
+        if not path.is_file() or sha256_file(path) != previous.manifest.files.get(name):
             return None  # damaged: export afresh
     return record, files, None
 

@@ -67,6 +67,7 @@ class Searcher:
 
     generation: Generation
     lexical: LexicalIndex
+    texts: list[str]
     words: list[frozenset[str]]
     pairs: list[frozenset[tuple[str, str]]]
 
@@ -97,6 +98,7 @@ def load_searcher(index_dir: Path) -> Searcher:
             cached = Searcher(
                 generation,
                 LexicalIndex(texts),
+                texts,
                 [word_set(t) for t in texts],
                 [word_pairs(t) for t in texts],
             )
@@ -184,7 +186,7 @@ def search(question: str, k: int, settings: Settings) -> SearchResult:
             fuse_convex(dense, lexical_hits, options.alpha),
             text,
             searcher.pairs,
-            [chunk.text for chunk in generation.chunks],
+            searcher.texts,
             options,
         )
 

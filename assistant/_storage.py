@@ -39,7 +39,7 @@ from ._errors import (
     IndexMissingError,
     UnusableIndexError,
 )
-from ._files import fsync_dir, write_atomic
+from ._files import fsync_dir, sha256_file, write_atomic
 from ._store import VectorIndex
 from ._types import FORMAT_VERSION, Chunk, Manifest, Pointer
 
@@ -48,7 +48,6 @@ __all__ = [
     "build_lock",
     "current_generation",
     "read_generation",
-    "read_manifest",
     "remove_stale",
     "write_generation",
 ]
@@ -105,14 +104,6 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _read_verified(folder: Path, name: str, manifest: Manifest) -> bytes:
     try:
         data = (folder / name).read_bytes()
@@ -153,22 +144,6 @@ def _parse_vectors(data: bytes, manifest: Manifest, folder: Path) -> npt.NDArray
     if vectors.dtype != np.float32 or vectors.shape != (manifest.chunk_count, manifest.dimension):
         raise IndexCorruptError(f"{folder / VECTORS} has shape {vectors.shape}: {_REBUILD}")
     return vectors
-
-
-def read_manifest(index_dir: Path) -> Manifest:
-    """The live generation's manifest, validated.
-
-    Raises:
-        IndexMissingError, IndexMismatchError, IndexCorruptError: As `read_generation`.
-    """
-    return _parse_manifest(index_dir, _live_folder(index_dir))
-
-
-def _live_folder(index_dir: Path) -> Path:
-    name = current_generation(index_dir)
-    if name is None:
-        raise IndexMissingError(f"no index in {index_dir}: run `assistant build` first")
-    return index_dir / GENERATIONS / name
 
 
 def _parse_manifest(index_dir: Path, folder: Path) -> Manifest:
@@ -311,7 +286,7 @@ def write_generation(
             os.link(source, temp / name)
         except OSError:
             shutil.copyfile(source, temp / name)
-        files[name] = _sha256_file(temp / name)
+        files[name] = sha256_file(temp / name)
     payload[MANIFEST] = (
         manifest.model_copy(update={"files": files}).model_dump_json(indent=2).encode()
     )

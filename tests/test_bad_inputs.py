@@ -5,7 +5,6 @@ result; nothing crashes, and the server keeps answering afterwards."""
 from __future__ import annotations
 
 import shutil
-import socket
 from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
@@ -20,6 +19,7 @@ from ui.app import ChatHandlers, serve
 
 from .conftest import BRIEF, SOURCES
 from .test_cli import run
+from .test_ui_app import _free_port
 
 HUGE_QUESTION = "Who is Japan's defense minister? " * 3031  # just over 100,000 characters
 ODD_QUESTION = "Who is Japan\x00's defense\u200b minister?\x1b[31m\ud800"
@@ -145,12 +145,6 @@ def test_ui_handlers_never_raise(messy: tuple[Path, Path]) -> None:
     assert replies["k zero"].count("<details") == 1  # clamped to one excerpt
     assert replies["k huge"].count("<details") == 10  # clamped to the slider's maximum
     assert "Please type a question" in replies["none"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
