@@ -37,21 +37,19 @@ def _stemmer() -> Stemmer.Stemmer:
 
 
 @functools.lru_cache(maxsize=1)
-def _stopwords() -> list[str]:
+def _stopwords() -> frozenset[str]:
     from bm25s.stopwords import STOPWORDS_EN
 
-    return sorted(set(STOPWORDS_EN) | set(_QUESTION_WORDS))
+    return frozenset(STOPWORDS_EN) | frozenset(_QUESTION_WORDS)
+
+
+# bm25s.tokenize's defaults (scikit-learn's pattern on lower-cased text); done
+# here because its per-call progress-bar setup costs more than a query's BM25.
+_TERM = re.compile(r"(?u)\b\w\w+\b")
 
 
 def _tokenize(texts: Sequence[str]) -> list[list[str]]:
-    tokens = bm25s.tokenize(
-        list(texts),
-        stopwords=_stopwords(),
-        stemmer=_stemmer().stemWords,
-        return_ids=False,
-        show_progress=False,
-    )
-    return [list(t) for t in tokens]
+    return [content_terms(text) for text in texts]
 
 
 # Words for phrase matching keep joined forms such as "U.S." and "2+2" whole.
@@ -73,7 +71,9 @@ def word_pairs(text: str) -> frozenset[tuple[str, str]]:
 
 def content_terms(text: str) -> list[str]:
     """Stemmed terms of `text` without stopwords or question words, in order."""
-    return _tokenize([text])[0]
+    stopwords = _stopwords()
+    words = [w for w in _TERM.findall(text.lower()) if w not in stopwords]
+    return list(_stemmer().stemWords(words))
 
 
 class LexicalIndex:
