@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ._lexical import stem
 
-__all__ = ["AnswerType", "Expectation", "expected_answer", "holds_answer"]
+__all__ = ["AnswerIndex", "AnswerType", "Expectation", "expected_answer", "holds_answer"]
 
 
 class AnswerType(enum.Enum):
@@ -103,9 +104,34 @@ def holds_answer(expectation: Expectation, text: str) -> bool:
     ("Air-to-Air Missiles" for "which missiles"), not by the common noun.
     """
     if expectation.kind is AnswerType.NAMED:
-        return any(
-            stem(part) == expectation.focus
-            for word in _CAPITALIZED.findall(text)
-            for part in word.split("-")
-        )
+        return expectation.focus in _name_stems(text)
     return bool(_PATTERNS[expectation.kind].search(text))
+
+
+def _name_stems(text: str) -> frozenset[str]:
+    return frozenset(stem(part) for word in _CAPITALIZED.findall(text) for part in word.split("-"))
+
+
+class AnswerIndex:
+    """`holds_answer` over a fixed list of passages, each fact worked out once: a
+    query asks it of every candidate passage, and the answer never changes.
+    Memory stays bounded by passages × answer types (a name's stems, not each
+    focus noun ever asked, are what is kept)."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        self._texts = texts
+        self._facts: dict[AnswerType, dict[int, bool]] = {kind: {} for kind in AnswerType}
+        self._names: dict[int, frozenset[str]] = {}
+
+    def holds(self, expectation: Expectation, passage: int) -> bool:
+        """`holds_answer(expectation, texts[passage])`, memoized."""
+        if expectation.kind is AnswerType.NAMED:
+            names = self._names.get(passage)
+            if names is None:
+                names = self._names[passage] = _name_stems(self._texts[passage])
+            return expectation.focus in names
+        facts = self._facts[expectation.kind]
+        fact = facts.get(passage)
+        if fact is None:
+            fact = facts[passage] = holds_answer(expectation, self._texts[passage])
+        return fact

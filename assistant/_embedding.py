@@ -17,10 +17,12 @@ import numpy.typing as npt
 
 from ._errors import ModelError
 from ._models import resolve_model_dir
+from ._pooling import pool_spans
 
 __all__ = ["Embedder", "OnnxExport", "SentenceTransformerEmbedder", "load_embedder"]
 
 Vectors = npt.NDArray[np.float32]
+Spans = Sequence[tuple[int, int]]
 
 
 class Embedder(Protocol):
@@ -43,6 +45,7 @@ class OnnxExport:
     """What `export_onnx` wrote."""
 
     graph: Path
+    weights: Path
     tokenizer: Path
     max_length: int
     exported_with: dict[str, str]
@@ -85,6 +88,37 @@ class SentenceTransformerEmbedder:
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
+    def encode_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Spans], *, progress: bool = False
+    ) -> tuple[Vectors, Vectors]:
+        """Passage vectors and contextual span vectors (mean of each span's token
+        vectors) from one forward pass per passage; see `_pooling`."""
+        if not texts:
+            empty = np.zeros((0, self.dimension), dtype=np.float32)
+            return empty, empty
+        outputs: Any = self._model.encode(
+            list(texts),
+            batch_size=self._batch_size,
+            output_value=None,
+            show_progress_bar=progress,
+        )
+        stack: Any = self._model
+        offsets = stack.tokenizer(
+            list(texts),
+            return_offsets_mapping=True,
+            truncation=True,
+            max_length=int(stack.max_seq_length),
+        )["offset_mapping"]
+        passages = np.stack(
+            [item["sentence_embedding"].float().cpu().numpy() for item in outputs]
+        ).astype(np.float32)
+        passages /= np.linalg.norm(passages, axis=1, keepdims=True).clip(min=1e-12)
+        pooled = [
+            pool_spans(item["token_embeddings"].float().cpu().numpy(), own, text_spans, vector)
+            for item, own, text_spans, vector in zip(outputs, offsets, spans, passages, strict=True)
+        ]
+        return np.ascontiguousarray(passages), np.concatenate(pooled)
+
     def encode_query(self, text: str) -> Vectors:
         vector = self._model.encode(
             [text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
@@ -93,7 +127,9 @@ class SentenceTransformerEmbedder:
 
     def export_onnx(self, folder: Path) -> OnnxExport:
         """Write the model as an ONNX graph (token ids → mean-pooled, normalized
-        vector) plus its tokenizer into `folder`, for torch-free queries.
+        vector, and the token vectors for sentence pooling), its weights as an
+        external file (memory-mapped at load, so unused embedding rows never become
+        resident), plus its tokenizer, into `folder`, for torch-free queries.
 
         Raises:
             ModelError: The model is not a plain transformer + mean pooling + normalize
@@ -101,6 +137,7 @@ class SentenceTransformerEmbedder:
         """
         import warnings
 
+        import onnx
         import sentence_transformers
         import torch
         import transformers
@@ -126,7 +163,7 @@ class SentenceTransformerEmbedder:
                 input_ids: torch.Tensor,
                 attention_mask: torch.Tensor,
                 token_type_ids: torch.Tensor,
-            ) -> torch.Tensor:
+            ) -> tuple[torch.Tensor, torch.Tensor]:
                 hidden = self.transformer(
                     input_ids=input_ids,
                     attention_mask=attention_mask,
@@ -134,9 +171,11 @@ class SentenceTransformerEmbedder:
                 ).last_hidden_state
                 mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                return torch.nn.functional.normalize(pooled, p=2, dim=1)
+                return torch.nn.functional.normalize(pooled, p=2, dim=1), hidden
 
         graph = folder / "query-encoder.onnx"
+        weights = folder / "query-encoder.onnx.data"
+        traced = folder / "traced.onnx"
         wrapper = MeanPooledNormalized(stack[0].auto_model).eval()
         # Two texts of different lengths, so the traced graph handles padding.
         sample = self._model.tokenizer(
@@ -151,30 +190,42 @@ class SentenceTransformerEmbedder:
                 torch.onnx.export(
                     wrapper,
                     (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"]),
-                    str(graph),
+                    str(traced),
                     input_names=["input_ids", "attention_mask", "token_type_ids"],
-                    output_names=["embedding"],
+                    output_names=["embedding", "token_embeddings"],
                     dynamic_axes={
                         "input_ids": axes,
                         "attention_mask": axes,
                         "token_type_ids": axes,
                         "embedding": {0: "batch"},
+                        "token_embeddings": axes,
                     },
                     opset_version=17,
                     dynamo=False,
                 )
+            onnx.save_model(
+                onnx.load(str(traced)),
+                str(graph),
+                save_as_external_data=True,
+                all_tensors_to_one_file=True,
+                location=weights.name,
+                size_threshold=1024,
+            )
+            traced.unlink()
         except Exception as exc:
             raise ModelError(f"cannot export {self.name} to ONNX: {exc}") from None
         tokenizer = folder / "tokenizer.json"
         tokenizer.write_bytes(tokenizer_file.read_bytes())
         return OnnxExport(
             graph=graph,
+            weights=weights,
             tokenizer=tokenizer,
             max_length=int(stack.max_seq_length),
             exported_with={
                 "torch": torch.__version__,
                 "transformers": transformers.__version__,
                 "sentence-transformers": sentence_transformers.__version__,
+                "onnx": onnx.__version__,
             },
         )
 

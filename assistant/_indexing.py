@@ -10,11 +10,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from ._chunking import chunk_document
 from ._embedding import Embedder, load_embedder
 from ._errors import IndexMissingError, SourcesError, UnusableIndexError
 from ._models import load_tokenizer
+from ._pooling import encode_with_spans
 from ._query_encoder import prepare_query_encoder
 from ._settings import Settings
 from ._sources import load_documents
@@ -33,6 +35,7 @@ from ._types import FORMAT_VERSION, BuildReport, Chunk, Document, DocumentRecord
 __all__ = ["build_index"]
 
 logger = logging.getLogger("assistant")
+Vectors = npt.NDArray[np.float32]
 
 
 def _reusable(
@@ -125,80 +128,116 @@ def build_index(
 
         tokenizer = load_tokenizer(settings.model)
         new_chunks = {d.source: chunk_document(d, tokenizer, settings.chunking) for d in fresh}
-        texts = [chunk.text for chunks in new_chunks.values() for chunk in chunks]
-        if texts or previous is None:
-            embedder = embedder or load_embedder(settings.model)
-            new_vectors = embedder.encode_passages(texts, progress=progress)
-            dimension = embedder.dimension
-        else:
-            new_vectors = np.zeros((0, previous.manifest.dimension), dtype=np.float32)
-            dimension = previous.manifest.dimension
-        report.chunks_embedded = len(texts)
-
-        # Assemble in source order; ids are rows of the new vector matrix.
-        chunks: list[Chunk] = []
-        rows: list[np.ndarray] = []
-        records: dict[str, DocumentRecord] = {}
-        new_row = 0
-        by_source: dict[str, list[Chunk]] = {}
-        if previous is not None:
-            for chunk in previous.chunks:
-                by_source.setdefault(chunk.source, []).append(chunk)
-        for document in documents:
-            if document.source in new_chunks:
-                own = new_chunks[document.source]
-                rows.append(new_vectors[new_row : new_row + len(own)])
-                new_row += len(own)
-            else:
-                assert previous is not None
-                assert previous.vectors is not None
-                own = by_source.get(document.source, [])
-                rows.append(previous.vectors[[c.id for c in own]])
-            first_id = len(chunks)
-            chunks.extend(c.model_copy(update={"id": first_id + i}) for i, c in enumerate(own))
-            records[document.source] = DocumentRecord(
-                sha256=document.sha256,
-                title=document.title,
-                date=document.date,
-                series=document.series,
-                chunks=len(own),
-            )
-        vectors = (
-            np.concatenate(rows).astype(np.float32, copy=False)
-            if rows
-            else np.zeros((0, dimension), dtype=np.float32)
-        )
-        index_type = choose_index_type(len(chunks))
-        index = VectorIndex.build(vectors.reshape(len(chunks), dimension), index_type)
-        manifest = Manifest(
-            format_version=FORMAT_VERSION,
-            generation=new_generation_id(),
-            built_at=dt.datetime.now(dt.UTC),
-            model=settings.model,
-            dimension=dimension,
-            index_type=index_type,
-            chunking=settings.chunking,
-            chunk_count=len(chunks),
-            documents=records,
-            files={},
-            index_parameters=index.parameters,
-        )
-        staging = settings.index_dir / GENERATIONS / f".tmp-{manifest.generation}-export"
+        staging = settings.index_dir / GENERATIONS / f".tmp-{new_generation_id()}-export"
         staging.mkdir(parents=True)
         try:
-            encoder, encoder_files, refused = prepare_query_encoder(
-                embedder or load_embedder(settings.model), staging, previous
+            encoder = prepare_query_encoder(
+                lambda: embedder or load_embedder(settings.model), staging, previous
             )
-            manifest = manifest.model_copy(
-                update={"query_encoder": encoder, "query_encoder_refused": refused}
+            # The verified graph embeds passages too: same vectors (cosine ≥ 0.9999
+            # on the probes), faster than torch on this CPU, and an incremental
+            # build with a reused encoder never imports torch.
+            passage_encoder = embedder or encoder.embedder or load_embedder(settings.model)
+            embedded = [c for chunks in new_chunks.values() for c in chunks]
+            new_vectors, new_sentences = encode_with_spans(
+                passage_encoder,
+                [c.text for c in embedded],
+                [[(s.start - c.start, s.end - c.start) for s in c.sentences] for c in embedded],
+                progress=progress,
             )
-            write_generation(settings.index_dir, manifest, chunks, vectors, index, encoder_files)
+            report.chunks_embedded = len(embedded)
+            chunks, vectors, sentence_vectors, records = _assemble(
+                documents, new_chunks, new_vectors, new_sentences, previous
+            )
+            dimension = passage_encoder.dimension
+            index_type = choose_index_type(len(chunks))
+            index = VectorIndex.build(vectors.reshape(len(chunks), dimension), index_type)
+            manifest = Manifest(
+                format_version=FORMAT_VERSION,
+                generation=new_generation_id(),
+                built_at=dt.datetime.now(dt.UTC),
+                model=settings.model,
+                dimension=dimension,
+                index_type=index_type,
+                chunking=settings.chunking,
+                chunk_count=len(chunks),
+                documents=records,
+                files={},
+                index_parameters=index.parameters,
+                query_encoder=encoder.record,
+                query_encoder_refused=encoder.refused,
+            )
+            write_generation(
+                settings.index_dir,
+                manifest,
+                chunks,
+                vectors.reshape(len(chunks), dimension),
+                sentence_vectors.reshape(-1, dimension),
+                index,
+                encoder.files,
+            )
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         remove_stale(settings.index_dir)
         report.generation = manifest.generation
         report.vector_index = index.parameters
-        report.query_encoder = "onnx" if encoder is not None else f"torch ({refused})"
+        report.query_encoder = (
+            "onnx" if encoder.record is not None else f"torch ({encoder.refused})"
+        )
         report.chunks_total = len(chunks)
         report.seconds = time.perf_counter() - started
         return report
+
+
+def _assemble(
+    documents: list[Document],
+    new_chunks: dict[str, list[Chunk]],
+    new_vectors: Vectors,
+    new_sentences: Vectors,
+    previous: Generation | None,
+) -> tuple[list[Chunk], Vectors, Vectors, dict[str, DocumentRecord]]:
+    """Passages, passage vectors, sentence vectors and records in source order:
+    fresh ones from this build, the rest reused from `previous` bit for bit.
+    Chunk ids are rows of the new vector matrix."""
+    chunks: list[Chunk] = []
+    rows: list[Vectors] = []
+    sentence_rows: list[Vectors] = []
+    records: dict[str, DocumentRecord] = {}
+    next_row = next_sentence = 0
+    by_source: dict[str, list[Chunk]] = {}
+    if previous is not None:
+        for chunk in previous.chunks:
+            by_source.setdefault(chunk.source, []).append(chunk)
+    for document in documents:
+        if document.source in new_chunks:
+            own = new_chunks[document.source]
+            sentences = sum(len(c.sentences) for c in own)
+            rows.append(new_vectors[next_row : next_row + len(own)])
+            sentence_rows.append(new_sentences[next_sentence : next_sentence + sentences])
+            next_row += len(own)
+            next_sentence += sentences
+        else:
+            assert previous is not None
+            assert previous.vectors is not None
+            own = by_source.get(document.source, [])
+            rows.append(previous.vectors[[c.id for c in own]])
+            sentence_rows.extend(
+                previous.sentence_vectors[first : first + len(c.sentences)].astype(np.float32)
+                for c in own
+                for first in [previous.sentence_rows[c.id]]
+            )
+        first_id = len(chunks)
+        chunks.extend(c.model_copy(update={"id": first_id + i}) for i, c in enumerate(own))
+        records[document.source] = DocumentRecord(
+            sha256=document.sha256,
+            title=document.title,
+            date=document.date,
+            series=document.series,
+            chunks=len(own),
+        )
+    dimension = new_vectors.shape[1]
+    vectors = np.concatenate(rows) if rows else np.zeros((0, dimension), np.float32)
+    sentence_vectors = (
+        np.concatenate(sentence_rows) if sentence_rows else np.zeros((0, dimension), np.float32)
+    )
+    return chunks, vectors.astype(np.float32, copy=False), sentence_vectors, records

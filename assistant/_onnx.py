@@ -8,7 +8,7 @@ normalization, so its output is directly comparable to sentence-transformers'.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +18,12 @@ from tokenizers import Tokenizer
 
 from ._errors import IndexCorruptError
 from ._files import sha256_file
+from ._pooling import pool_spans
 
 __all__ = ["OnnxEmbedder", "load_onnx_embedder"]
 
 Vectors = npt.NDArray[np.float32]
+Spans = Sequence[tuple[int, int]]
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 _BATCH = 32
 
@@ -30,12 +32,19 @@ class OnnxEmbedder:
     """An `Embedder` over an ONNX sentence-embedding graph."""
 
     def __init__(
-        self, graph: Path, tokenizer_json: str, *, name: str, dimension: int, max_length: int
+        self,
+        graph: Path,
+        tokenizer_json: str,
+        *,
+        name: str,
+        dimension: int,
+        max_length: int,
+        threads: int = 1,
     ) -> None:
         options = onnxruntime.SessionOptions()
-        # One query at a time: a single thread is as fast and leaves the other
-        # core to the server (same reasoning as FAISS's thread count).
-        options.intra_op_num_threads = 1
+        # Queries use one thread: as fast for one short text, and it leaves the
+        # other core to the server. Builds pass every core.
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         self._session = onnxruntime.InferenceSession(
@@ -47,7 +56,10 @@ class OnnxEmbedder:
         self.name = name
         self.dimension = dimension
 
-    def _run(self, texts: Sequence[str]) -> Vectors:
+    def _run(
+        self, texts: Sequence[str], spans: Sequence[Spans] | None = None
+    ) -> tuple[Vectors, list[Vectors]]:
+        """Vectors of `texts` and, when `spans` is given, of each text's spans."""
         encodings = self._tokenizer.encode_batch(list(texts))
         width = max(len(e.ids) for e in encodings)
         arrays = {name: np.zeros((len(encodings), width), dtype=np.int64) for name in INPUTS}
@@ -56,70 +68,121 @@ class OnnxEmbedder:
             arrays["input_ids"][row, :size] = encoding.ids
             arrays["attention_mask"][row, :size] = encoding.attention_mask
             arrays["token_type_ids"][row, :size] = encoding.type_ids
-        (vectors,) = self._session.run(["embedding"], arrays)
-        return np.asarray(vectors, dtype=np.float32)
+        if spans is None:
+            (vectors,) = self._session.run(["embedding"], arrays)
+            return np.asarray(vectors, dtype=np.float32), []
+        vectors, tokens = self._session.run(["embedding", "token_embeddings"], arrays)
+        pooled = [
+            pool_spans(tokens[row], encoding.offsets, spans[row], vectors[row])
+            for row, encoding in enumerate(encodings)
+        ]
+        return np.asarray(vectors, dtype=np.float32), pooled
 
     def encode_passages(self, texts: Sequence[str], *, progress: bool = False) -> Vectors:
-        """One unit vector per text; batches of similar length to keep padding low."""
-        del progress  # query-time batches are small
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        """One unit vector per text."""
+        return self._batched(texts, None, progress=progress)[0]
+
+    def encode_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Spans], *, progress: bool = False
+    ) -> tuple[Vectors, Vectors]:
+        """Passage vectors and contextual span vectors from one forward pass each."""
+        return self._batched(texts, spans, progress=progress)
+
+    def _batched(
+        self, texts: Sequence[str], spans: Sequence[Spans] | None, *, progress: bool
+    ) -> tuple[Vectors, Vectors]:
+        """Batches of similar length (little padding), results in input order."""
         result = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for first in range(0, len(order), _BATCH):
+        pooled: list[Vectors] = [np.zeros((0, self.dimension), np.float32)] * len(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        batches = range(0, len(order), _BATCH)
+        for first in _progress(batches, progress):
             rows = order[first : first + _BATCH]
-            result[rows] = self._run([texts[i] for i in rows])
-        return result
+            batch_spans = None if spans is None else [spans[i] for i in rows]
+            vectors, span_vectors = self._run([texts[i] for i in rows], batch_spans)
+            result[rows] = vectors
+            for row, own in zip(rows, span_vectors, strict=False):
+                pooled[row] = own
+        joined = np.concatenate(pooled) if pooled else np.zeros((0, self.dimension), np.float32)
+        return result, joined
 
     def encode_query(self, text: str) -> Vectors:
-        return np.ascontiguousarray(self._run([text])[0], dtype=np.float32)
+        return np.ascontiguousarray(self._run([text])[0][0], dtype=np.float32)
+
+
+def _progress(batches: range, show: bool) -> Iterable[int]:
+    if not show:
+        return batches
+    from tqdm import tqdm
+
+    return tqdm(batches, desc="Embedding", unit="batch")  # type: ignore[no-any-return]
 
 
 _lock = threading.Lock()
-# One session per distinct graph (about 200 MB each), however many generation
-# folders hold a copy of it; each folder's copy is still checked once.
-_sessions: dict[tuple[str, str], OnnxEmbedder] = {}
-_checked: set[tuple[str, str, str]] = set()
+# One session per distinct set of files and thread count, however many
+# generation folders hold a copy; each folder's copy is still checked once.
+_sessions: dict[tuple[object, ...], OnnxEmbedder] = {}
+_checked: set[tuple[object, ...]] = set()
 
 
 def load_onnx_embedder(
-    graph_path: Path,
-    graph_sha256: str,
-    tokenizer_path: Path,
-    tokenizer_sha256: str,
+    folder: Path,
+    files: Mapping[str, str],
     *,
+    graph: str,
+    tokenizer: str,
     name: str,
     dimension: int,
     max_length: int,
+    threads: int = 1,
+    shared: bool = True,
 ) -> OnnxEmbedder:
-    """The encoder stored in a generation, its files checked against their SHA-256s
+    """The encoder stored in `folder`, its files checked against their SHA-256s
     once per folder; the session is shared by every folder with the same files.
+
+    Args:
+        folder: Where the files are (a generation, or a build's staging folder).
+        files: Name → SHA-256 of every file of the encoder (graph, its external
+            weights, tokenizer).
+        graph: Which of `files` is the ONNX graph.
+        tokenizer: Which is the tokenizer.json.
+        name: Model identity, reported as the embedder's `name`.
+        dimension: Vector size.
+        max_length: Tokens per text; longer input is truncated.
+        threads: onnxruntime intra-op threads (1 for queries, all cores to build).
+        shared: Keep the session for later calls (queries); a build's is dropped
+            with the build.
 
     Raises:
         IndexCorruptError: A file is missing or does not match its checksum.
     """
-    content = (graph_sha256, tokenizer_sha256)
-    location = (str(graph_path), *content)
+    content = (tuple(sorted(files.items())), threads)
+    location = (str(folder), content)
     with _lock:
         if location in _checked and content in _sessions:
             return _sessions[content]
-        # Hashed in blocks and loaded by path: holding the 90 MB graph as bytes
-        # beside the session would double the process's peak memory.
-        _check(graph_path, graph_sha256)
-        tokenizer = _check(tokenizer_path, tokenizer_sha256)
-        if content not in _sessions:
-            _sessions[content] = OnnxEmbedder(
-                graph_path,
-                tokenizer.read_text(encoding="utf-8"),
-                name=name,
-                dimension=dimension,
-                max_length=max_length,
-            )
-        _checked.add(location)
-        return _sessions[content]
+        # Hashed in blocks and loaded by path: the weights stay a memory-mapped
+        # external file, so only the pages a query touches become resident.
+        for file_name, sha256 in files.items():
+            _check(folder / file_name, sha256)
+        if content in _sessions:
+            _checked.add(location)
+            return _sessions[content]
+        embedder = OnnxEmbedder(
+            folder / graph,
+            (folder / tokenizer).read_text(encoding="utf-8"),
+            name=name,
+            dimension=dimension,
+            max_length=max_length,
+            threads=threads,
+        )
+        if shared:
+            _sessions[content] = embedder
+            _checked.add(location)
+        return embedder
 
 
-def _check(path: Path, sha256: str) -> Path:
+def _check(path: Path, sha256: str) -> None:
     try:
         actual = sha256_file(path)
     except FileNotFoundError:
@@ -130,4 +193,3 @@ def _check(path: Path, sha256: str) -> Path:
         raise IndexCorruptError(
             f"query encoder file {path} does not match its checksum: run `assistant build --force`"
         )
-    return path

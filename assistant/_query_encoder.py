@@ -8,7 +8,11 @@ export is refused (recorded in the manifest) and queries use sentence-transforme
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -17,17 +21,18 @@ import numpy as np
 from ._embedding import Embedder, OnnxExport, load_embedder
 from ._errors import AssistantError, IndexCorruptError
 from ._files import sha256_file
-from ._onnx import load_onnx_embedder
+from ._onnx import OnnxEmbedder, load_onnx_embedder
 from ._settings import Settings
 from ._storage import Generation
 from ._types import QueryEncoderRecord
 
-__all__ = ["MIN_COSINE", "PROBES", "prepare_query_encoder", "query_embedder"]
+__all__ = ["MIN_COSINE", "PROBES", "PreparedEncoder", "prepare_query_encoder", "query_embedder"]
 
 logger = logging.getLogger("assistant")
 
 MIN_COSINE = 0.9999
 GRAPH = "query-encoder.onnx"
+WEIGHTS = "query-encoder.onnx.data"
 TOKENIZER = "tokenizer.json"
 # Short and long (past the 256-token limit), questions and passages, digits,
 # punctuation and non-ASCII: where an export would drift, it drifts here.
@@ -51,72 +56,116 @@ class Exporter(Protocol):
     def export_onnx(self, folder: Path) -> OnnxExport: ...
 
 
+@dataclass(frozen=True)
+class PreparedEncoder:
+    """The outcome of `prepare_query_encoder`."""
+
+    record: QueryEncoderRecord | None
+    """For the manifest; None when queries must use sentence-transformers."""
+    files: dict[str, Path] = field(default_factory=dict)
+    """Name in the generation → the file to place there."""
+    refused: str | None = None
+    """Why there is no encoder (None when there is one)."""
+    embedder: OnnxEmbedder | None = None
+    """The verified graph with every core, to embed the build's passages."""
+
+
 def prepare_query_encoder(
-    embedder: Embedder,
+    reference: Callable[[], Embedder],
     staging: Path,
     previous: Generation | None,
-) -> tuple[QueryEncoderRecord | None, dict[str, Path], str | None]:
+) -> PreparedEncoder:
     """Export and verify the query encoder, or reuse the previous generation's.
 
     Args:
-        embedder: The build's embedder (the reference the export must match).
+        reference: Loads the build model (sentence-transformers), the reference
+            an export must match; not called when the previous encoder is reused,
+            so an incremental build never imports torch.
         staging: An empty scratch folder for the export.
         previous: The generation being updated, whose verified encoder is reused
-            when it was made from the same model and its files still check out.
-
-    Returns:
-        The record for the manifest, the files to place in the generation, and
-        why there is no encoder (None when there is one).
+            when it was made from the same model by the installed libraries and
+            its files still check out.
     """
-    reused = _reuse(previous, embedder.name)
+    reused = _reuse(previous)
     if reused is not None:
         return reused
+    embedder = reference()
     if not hasattr(embedder, "export_onnx"):
-        return None, {}, f"embedder {embedder.name} cannot export ONNX"
+        return PreparedEncoder(None, refused=f"embedder {embedder.name} cannot export ONNX")
     exporter: Exporter = embedder  # type: ignore[assignment]
     try:
         export = exporter.export_onnx(staging)
-        candidate = load_onnx_embedder(
-            export.graph,
-            sha256_file(export.graph),
-            export.tokenizer,
-            sha256_file(export.tokenizer),
-            name=embedder.name,
-            dimension=embedder.dimension,
-            max_length=export.max_length,
-        )
+        files = {GRAPH: export.graph, WEIGHTS: export.weights, TOKENIZER: export.tokenizer}
+        candidate = _open(
+            staging, {name: sha256_file(path) for name, path in files.items()},
+            name=embedder.name, dimension=embedder.dimension, max_length=export.max_length,
+        )  # fmt: skip
         agreement = _min_cosine(embedder, candidate)
     except (AssistantError, OSError, RuntimeError, ValueError) as exc:
-        reason = f"ONNX export failed ({exc})"
-        logger.warning("%s; queries will use sentence-transformers", reason)
-        return None, {}, reason
+        return _refuse(f"ONNX export failed ({exc})")
     if agreement < MIN_COSINE:
-        reason = f"ONNX export refused: probe cosine {agreement:.6f} < {MIN_COSINE}"
-        logger.warning("%s; queries will use sentence-transformers", reason)
-        return None, {}, reason
+        return _refuse(f"ONNX export refused: probe cosine {agreement:.6f} < {MIN_COSINE}")
     record = QueryEncoderRecord(
         file=GRAPH,
+        weights=WEIGHTS,
         tokenizer=TOKENIZER,
         max_length=export.max_length,
         exported_with=export.exported_with,
         probe_min_cosine=agreement,
     )
-    return record, {GRAPH: export.graph, TOKENIZER: export.tokenizer}, None
+    return PreparedEncoder(record, files, None, candidate)
 
 
-def _reuse(
-    previous: Generation | None, model: str
-) -> tuple[QueryEncoderRecord, dict[str, Path], None] | None:
-    if previous is None or previous.manifest.model != model:
+def _refuse(reason: str) -> PreparedEncoder:
+    logger.warning("%s; queries will use sentence-transformers", reason)
+    return PreparedEncoder(None, refused=reason)
+
+
+def _open(
+    folder: Path, files: dict[str, str], *, name: str, dimension: int, max_length: int
+) -> OnnxEmbedder:
+    return load_onnx_embedder(
+        folder,
+        files,
+        graph=GRAPH,
+        tokenizer=TOKENIZER,
+        name=name,
+        dimension=dimension,
+        max_length=max_length,
+        threads=os.cpu_count() or 1,
+        shared=False,
+    )
+
+
+def _installed(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _reuse(previous: Generation | None) -> PreparedEncoder | None:
+    """The previous generation's encoder when it still stands for the build model."""
+    if previous is None:
         return None
     record = previous.manifest.query_encoder
     if record is None:
         return None
-    files = {GRAPH: previous.path / record.file, TOKENIZER: previous.path / record.tokenizer}
-    for name, path in files.items():
-        if not path.is_file() or sha256_file(path) != previous.manifest.files.get(name):
-            return None  # damaged: export afresh
-    return record, files, None
+    # A library upgrade may change what the model computes: export afresh.
+    versions = {package: _installed(package) for package in record.exported_with}
+    if versions != record.exported_with:
+        return None
+    names = (record.file, record.weights, record.tokenizer)
+    shas = {name: previous.manifest.files.get(name, "") for name in names}
+    try:
+        embedder = _open(
+            previous.path, shas, name=previous.manifest.model,
+            dimension=previous.manifest.dimension, max_length=record.max_length,
+        )  # fmt: skip
+    except IndexCorruptError:
+        return None  # damaged: export afresh
+    files = {name: previous.path / name for name in names}
+    return PreparedEncoder(record, files, None, embedder)
 
 
 def _min_cosine(reference: Embedder, candidate: Embedder) -> float:
@@ -133,12 +182,13 @@ def query_embedder(generation: Generation, settings: Settings) -> Embedder:
     manifest = generation.manifest
     record = manifest.query_encoder
     if record is not None:
+        names = (record.file, record.weights, record.tokenizer)
         try:
             return load_onnx_embedder(
-                generation.path / record.file,
-                manifest.files.get(record.file, ""),
-                generation.path / record.tokenizer,
-                manifest.files.get(record.tokenizer, ""),
+                generation.path,
+                {name: manifest.files.get(name, "") for name in names},
+                graph=record.file,
+                tokenizer=record.tokenizer,
                 name=manifest.model,
                 dimension=manifest.dimension,
                 max_length=record.max_length,

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import unicodedata
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._answer_types import Expectation, expected_answer, holds_answer
+from ._answer_types import AnswerIndex, Expectation, expected_answer, holds_answer
 from ._embedding import Embedder
 from ._errors import IndexMismatchError, QuestionError
 from ._lexical import LexicalIndex, content_terms, word_pairs
@@ -20,7 +22,7 @@ from ._query_encoder import query_embedder
 from ._ranking import fuse_convex, fuse_rrf, is_near_duplicate, pick_highlights, word_set
 from ._settings import RetrievalSettings, Settings
 from ._storage import Generation, current_generation, read_generation
-from ._types import Chunk, Citation, Span
+from ._types import Citation, Span
 
 __all__ = ["SearchResult", "Signals", "clean_question", "load_searcher", "retrieve", "search"]
 
@@ -70,6 +72,7 @@ class Searcher:
     texts: list[str]
     words: list[frozenset[str]]
     pairs: list[frozenset[tuple[str, str]]]
+    answers: AnswerIndex
 
 
 _cache_lock = threading.Lock()
@@ -101,6 +104,7 @@ def load_searcher(index_dir: Path) -> Searcher:
                 texts,
                 [word_set(t) for t in texts],
                 [word_pairs(t) for t in texts],
+                AnswerIndex(texts),
             )
             _cache[key] = cached
         return cached
@@ -149,7 +153,7 @@ def _term_weights(terms: list[str], lexical: LexicalIndex) -> dict[str, float]:
     return {t: lexical.idf(t) or lexical.max_idf for t in terms}
 
 
-def _weighted_share(weights: dict[str, float], present: set[str]) -> float:
+def _weighted_share(weights: dict[str, float], present: AbstractSet[str]) -> float:
     """The share of the question's term weight found in `present`."""
     total = sum(weights.values())
     return sum(w for t, w in weights.items() if t in present) / total if total else 0.0
@@ -186,7 +190,7 @@ def search(question: str, k: int, settings: Settings) -> SearchResult:
             fuse_convex(dense, lexical_hits, options.alpha),
             text,
             searcher.pairs,
-            searcher.texts,
+            searcher.answers,
             options,
         )
 
@@ -210,12 +214,7 @@ def search(question: str, k: int, settings: Settings) -> SearchResult:
         terms=len(terms),
     )
     highlights = _highlights(
-        [generation.chunks[i] for i, _ in chosen],
-        query,
-        weights,
-        expected_answer(text),
-        embedder,
-        settings,
+        generation, [i for i, _ in chosen], query, weights, expected_answer(text), options
     )
     citations = [
         _cite(generation, chunk_id, score, rank, spans)
@@ -228,7 +227,7 @@ def _with_bonuses(
     ranked: list[tuple[int, float]],
     question: str,
     pairs: Sequence[frozenset[tuple[str, str]]],
-    texts: Sequence[str],
+    answers: AnswerIndex,
     options: RetrievalSettings,
 ) -> list[tuple[int, float]]:
     """Fused scores plus the phrase and answer-type bonuses, best first.
@@ -244,7 +243,7 @@ def _with_bonuses(
         if question_pairs:
             shared = len(question_pairs & pairs[chunk_id]) / len(question_pairs)
             score += options.phrase_weight * shared
-        if expectation is not None and holds_answer(expectation, texts[chunk_id]):
+        if expectation is not None and answers.holds(expectation, chunk_id):
             score += options.answer_type_weight
         boosted.append((chunk_id, score))
     return sorted(boosted, key=lambda item: (-item[1], item[0]))
@@ -258,40 +257,48 @@ def _overlaps(searcher: Searcher, a: int, b: int, containment: float) -> bool:
     return is_near_duplicate(searcher.words[a], searcher.words[b], containment)
 
 
+# The same excerpts come back for related questions; their sentences' terms and
+# answer types are worth remembering (bounded: a few MB at most).
+@functools.lru_cache(maxsize=8192)
+def _sentence_terms(sentence: str) -> frozenset[str]:
+    return frozenset(content_terms(sentence))
+
+
+@functools.lru_cache(maxsize=8192)
+def _sentence_holds(expectation: Expectation, sentence: str) -> bool:
+    return holds_answer(expectation, sentence)
+
+
 def _highlights(
-    chunks: list[Chunk],
+    generation: Generation,
+    chunk_ids: list[int],
     query: np.ndarray,
     weights: dict[str, float],
     expectation: Expectation | None,
-    embedder: Embedder,
-    settings: Settings,
+    options: RetrievalSettings,
 ) -> list[list[tuple[int, int]]]:
-    """Best-matching sentence spans of each chunk: cosine to the question plus the
-    IDF-weighted share of question terms the sentence holds, plus the answer-type
-    bonus (the sentence with the date answers "when")."""
-    sentence_texts = [
-        chunk.text[s.start - chunk.start : s.end - chunk.start]
-        for chunk in chunks
-        if len(chunk.sentences) > 1
-        for s in chunk.sentences
-    ]
-    # One batch for every sentence that competes; single-sentence chunks need none.
-    vectors = embedder.encode_passages(sentence_texts)
-    weight = settings.retrieval.highlight_lexical_weight
-    type_weight = settings.retrieval.answer_type_weight
+    """Best-matching sentence spans of each chunk: cosine between the question and
+    the sentence's vector (pooled at build time), plus the IDF-weighted share of
+    question terms the sentence holds, plus the answer-type bonus (the sentence
+    with the date answers "when")."""
     result: list[list[tuple[int, int]]] = []
-    row = 0
-    for chunk in chunks:
+    for chunk_id in chunk_ids:
+        chunk = generation.chunks[chunk_id]
         if len(chunk.sentences) == 1:
             result.append([(chunk.sentences[0].start, chunk.sentences[0].end)])
             continue
+        first = generation.sentence_rows[chunk_id]
+        cosines = generation.sentence_vectors[first : first + len(chunk.sentences)] @ query
         scores = []
-        for _sentence in chunk.sentences:
-            sentence = sentence_texts[row]
-            share = _weighted_share(weights, set(content_terms(sentence)))
-            typed = expectation is not None and holds_answer(expectation, sentence)
-            scores.append(float(vectors[row] @ query) + weight * share + type_weight * typed)
-            row += 1
+        for sentence, cosine in zip(chunk.sentences, cosines.tolist(), strict=True):
+            words = chunk.text[sentence.start - chunk.start : sentence.end - chunk.start]
+            share = _weighted_share(weights, _sentence_terms(words))
+            typed = expectation is not None and _sentence_holds(expectation, words)
+            scores.append(
+                cosine
+                + options.highlight_lexical_weight * share
+                + options.answer_type_weight * typed
+            )
         best = pick_highlights(scores)
         result.append([(chunk.sentences[i].start, chunk.sentences[i].end) for i in best])
     return result

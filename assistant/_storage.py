@@ -3,7 +3,8 @@
     index/
       CURRENT.json                  {"generation": "<id>"}, replaced atomically
       generations/<id>/             one complete build, never modified after the switch
-        manifest.json  chunks.jsonl  vectors.npy  vectors.faiss
+        manifest.json  chunks.jsonl  vectors.npy  vectors.faiss  sentences.npy
+        query-encoder.onnx  query-encoder.onnx.data  tokenizer.json   (torch-free queries)
       .build.lock                   flock held by the running build
 
 A build writes a new generation in a hidden temp folder, fsyncs it, renames it
@@ -59,6 +60,7 @@ MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 VECTORS = "vectors.npy"
 FAISS = "vectors.faiss"
+SENTENCES = "sentences.npy"
 _REBUILD = "run `assistant build --force`"
 # A reader retries when a rebuild switched the pointer and removed the generation
 # it was about to open; more switches than this in one read is not a race.
@@ -76,6 +78,10 @@ class Generation:
     chunks: list[Chunk]
     index: VectorIndex
     vectors: npt.NDArray[np.float32] | None
+    sentence_vectors: npt.NDArray[np.float16]
+    """One row per sentence of every chunk, in chunk order (memory-mapped)."""
+    sentence_rows: list[int]
+    """Row of each chunk's first sentence in `sentence_vectors`."""
     pointer: str = ""
     """What `CURRENT.json` named when this was loaded (differs on a fallback)."""
     fallback_reason: str | None = None
@@ -221,7 +227,32 @@ def _load(index_dir: Path, name: str, with_vectors: bool) -> Generation:
         if with_vectors
         else None
     )
-    return Generation(folder, manifest, chunks, index, vectors, pointer=name)
+    rows = np.cumsum([0] + [len(c.sentences) for c in chunks]).tolist()
+    sentence_vectors = _map_sentences(folder, manifest, rows[-1])
+    return Generation(
+        folder, manifest, chunks, index, vectors, sentence_vectors, rows[:-1], pointer=name
+    )
+
+
+def _map_sentences(folder: Path, manifest: Manifest, count: int) -> npt.NDArray[np.float16]:
+    """The sentence vectors, checked in blocks and memory-mapped: a large corpus's
+    are several times its passage vectors, and a query reads a few rows."""
+    path = folder / SENTENCES
+    try:
+        actual = sha256_file(path)
+    except FileNotFoundError:
+        raise IndexCorruptError(f"index file {path} is missing: {_REBUILD}") from None
+    if actual != manifest.files.get(SENTENCES):
+        raise IndexCorruptError(
+            f"index file {path} does not match its checksum (truncated or altered): {_REBUILD}"
+        )
+    try:
+        vectors: npt.NDArray[np.float16] = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as exc:
+        raise IndexCorruptError(f"{path} is invalid ({exc}): {_REBUILD}") from None
+    if vectors.dtype != np.float16 or vectors.shape != (count, manifest.dimension):
+        raise IndexCorruptError(f"{path} has shape {vectors.shape}: {_REBUILD}")
+    return vectors
 
 
 def _load_fallback(
@@ -256,6 +287,7 @@ def write_generation(
     manifest: Manifest,
     chunks: list[Chunk],
     vectors: npt.NDArray[np.float32],
+    sentence_vectors: npt.NDArray[np.floating],
     index: VectorIndex,
     extra_files: dict[str, Path] | None = None,
 ) -> Path:
@@ -273,12 +305,12 @@ def write_generation(
     generations.mkdir(parents=True, exist_ok=True)
     temp = generations / f".tmp-{manifest.generation}"
     temp.mkdir()
-    buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
     payload = {
         CHUNKS: "".join(chunk.model_dump_json() + "\n" for chunk in chunks).encode("utf-8"),
-        VECTORS: buffer.getvalue(),
+        VECTORS: _npy(np.ascontiguousarray(vectors, dtype=np.float32)),
         FAISS: index.to_bytes(),
+        # Half precision: they only choose which sentence to highlight.
+        SENTENCES: _npy(np.ascontiguousarray(sentence_vectors, dtype=np.float16)),
     }
     files = {name: _sha256(data) for name, data in payload.items()}
     for name, source in (extra_files or {}).items():
@@ -303,6 +335,12 @@ def write_generation(
         index_dir / POINTER, Pointer(generation=manifest.generation).model_dump_json().encode()
     )
     return final
+
+
+def _npy(array: npt.NDArray[np.generic]) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
 
 
 def remove_stale(index_dir: Path, *, keep: int = 2) -> None:

@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 #: Bumped whenever the files of a generation change shape.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 class _Model(BaseModel):
@@ -130,6 +130,7 @@ class QueryEncoderRecord(_Model):
     """The generation's torch-free copy of the embedding model, for queries."""
 
     file: str = Field(description="ONNX graph (pooling and normalization inside).")
+    weights: str = Field(description="The graph's external weights, memory-mapped at load.")
     tokenizer: str = Field(description="The model's tokenizer.json, copied beside it.")
     max_length: int = Field(gt=0, description="Tokens per text; longer input is truncated.")
     exported_with: dict[str, str] = Field(description="Library versions that exported it.")

@@ -27,7 +27,8 @@ def test_first_build_then_up_to_date(sources_copy: Path, tmp_path: Path, embedde
     assert manifest["index_type"] == "flat-ip"
     assert manifest["chunking"] == {"max_tokens": 96, "overlap_sentences": 0}
     assert set(manifest["files"]) == {
-        "chunks.jsonl", "vectors.npy", "vectors.faiss", "query-encoder.onnx", "tokenizer.json"
+        "chunks.jsonl", "vectors.npy", "vectors.faiss", "sentences.npy",
+        "query-encoder.onnx", "query-encoder.onnx.data", "tokenizer.json",
     }  # fmt: skip
     assert manifest["query_encoder"]["probe_min_cosine"] >= 0.9999
     assert manifest["documents"][BRIEF]["title"].startswith("U.S. and Japan Announce")

@@ -3,6 +3,8 @@ or damaged, and queries that never import torch."""
 
 from __future__ import annotations
 
+import importlib.metadata
+import json
 import logging
 import shutil
 import subprocess
@@ -30,7 +32,10 @@ def test_brief_index_carries_a_verified_onnx_encoder(brief_index: Path, embedder
     record = generation.manifest.query_encoder
     assert record is not None
     assert record.probe_min_cosine >= MIN_COSINE
-    assert set(record.exported_with) == {"torch", "transformers", "sentence-transformers"}
+    assert set(record.exported_with) == {"torch", "transformers", "sentence-transformers", "onnx"}
+    # weights beside the graph, so a query process maps them instead of reading them
+    assert (generation.path / record.file).stat().st_size < 1_000_000
+    assert (generation.path / record.weights).stat().st_size > 80_000_000
     assert generation.manifest.query_encoder_refused is None
     onnx = query_embedder(generation, Settings.from_env(index_dir=brief_index))
     assert isinstance(onnx, OnnxEmbedder)
@@ -108,6 +113,25 @@ def test_rebuild_reuses_the_verified_export(tmp_path: Path, embedder) -> None:
     old = tmp_path / "index" / "generations" / first.generation / "query-encoder.onnx"
     new = tmp_path / "index" / "generations" / second.generation / "query-encoder.onnx"
     assert new.stat().st_ino == old.stat().st_ino  # hard-linked, not exported again
+
+
+def test_rebuild_exports_afresh_after_a_library_upgrade(tmp_path: Path, embedder) -> None:
+    sources, index = tmp_path / "sources", tmp_path / "index"
+    sources.mkdir()
+    shutil.copy(SOURCES / BRIEF, sources / BRIEF)
+    first = build_index(sources, index, embedder=embedder)
+    manifest_path = index / "generations" / first.generation / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["query_encoder"]["exported_with"]["torch"] = "1.0.0"  # as if torch was upgraded
+    manifest_path.write_text(json.dumps(manifest))
+    (sources / "note.txt").write_text("Note\n\nA ferry ran to Sado island.\n", encoding="utf-8")
+    second = build_index(sources, index, embedder=embedder)
+    old = index / "generations" / first.generation / "query-encoder.onnx.data"
+    new = index / "generations" / second.generation / "query-encoder.onnx.data"
+    assert new.stat().st_ino != old.stat().st_ino  # exported again, not reused
+    record = read_generation(index).manifest.query_encoder
+    assert record is not None
+    assert record.exported_with["torch"] == importlib.metadata.version("torch")
 
 
 QUERY_SCRIPT = """

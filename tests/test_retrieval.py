@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from assistant import QuestionError, build_index, retrieve
+from assistant._answer_types import AnswerIndex
 from assistant._lexical import word_pairs
 from assistant._retrieval import _with_bonuses, clean_question, load_searcher
 from assistant._settings import RetrievalSettings
@@ -117,9 +118,10 @@ def test_bonuses_lift_the_dated_passage_and_the_repeated_phrase() -> None:
         "Meetings between U.S. and Japanese officials have surged.",
     ]
     pairs = [word_pairs(t) for t in texts]
+    answers = AnswerIndex(texts)
     options = RetrievalSettings()
     fused = [(0, 0.60), (1, 0.50), (2, 0.40), (3, 0.35)]
-    when = _with_bonuses(fused, "When did the ministers meet in Osaka?", pairs, texts, options)
+    when = _with_bonuses(fused, "When did the ministers meet in Osaka?", pairs, answers, options)
     assert [i for i, _ in when][:2] == [1, 0]
     # the date, and 2 of the 6 question pairs ("the minist", "in osaka")
     assert when[0][1] == pytest.approx(0.50 + 0.15 + 0.25 * 2 / 6)
@@ -128,10 +130,10 @@ def test_bonuses_lift_the_dated_passage_and_the_repeated_phrase() -> None:
         [(2, 0.50), (3, 0.45), (0, 0.30)],
         "Why are meetings between U.S. and Japanese officials rising?",
         pairs,
-        texts,
+        answers,
         options,
     )
     assert [i for i, _ in why] == [3, 2, 0]
     # no expected type and no shared pairs: the fused order stands
-    other = _with_bonuses(fused, "Tell me something", pairs, texts, options)
+    other = _with_bonuses(fused, "Tell me something", pairs, answers, options)
     assert [i for i, _ in other] == [0, 1, 2, 3]

@@ -16,6 +16,7 @@ from assistant import (
     retrieve,
 )
 from assistant._storage import GENERATIONS, POINTER, current_generation, read_generation
+from assistant._types import FORMAT_VERSION
 
 from .conftest import BRIEF, DATA, SOURCES
 
@@ -38,7 +39,7 @@ def test_no_index_yet(tmp_path: Path) -> None:
         retrieve("Who is Japan's defense minister?", index_dir=tmp_path)
 
 
-@pytest.mark.parametrize("name", ["vectors.faiss", "chunks.jsonl", "vectors.npy"])
+@pytest.mark.parametrize("name", ["vectors.faiss", "chunks.jsonl", "vectors.npy", "sentences.npy"])
 def test_truncated_files_are_refused(damaged: tuple[Path, Path], name: str) -> None:
     index_dir, folder = damaged
     data = (folder / name).read_bytes()
@@ -90,7 +91,9 @@ def test_other_model_in_manifest(damaged: tuple[Path, Path]) -> None:
 def test_other_format_version(damaged: tuple[Path, Path]) -> None:
     index_dir, folder = damaged
     _edit_manifest(folder, format_version=99)
-    with pytest.raises(IndexMismatchError, match=r"index format 99.*reads 1.*--force"):
+    with pytest.raises(
+        IndexMismatchError, match=rf"index format 99.*reads {FORMAT_VERSION}.*--force"
+    ):
         retrieve("Who is Japan's defense minister?", index_dir=index_dir)
 
 
@@ -142,7 +145,9 @@ def _pickle(path: Path) -> None:
     path.write_bytes(pickle.dumps({"generation": "x", "chunks": [1, 2, 3]}))
 
 
-@pytest.mark.parametrize("name", ["manifest.json", "chunks.jsonl", "vectors.npy", "vectors.faiss"])
+@pytest.mark.parametrize(
+    "name", ["manifest.json", "chunks.jsonl", "vectors.npy", "vectors.faiss", "sentences.npy"]
+)
 @pytest.mark.parametrize("damage", [_truncate, _flip, _pickle, Path.unlink])
 def test_corrupt_live_generation_falls_back_to_the_previous_one(
     two_generations: tuple[Path, Path], name: str, damage
