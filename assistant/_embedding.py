@@ -6,6 +6,7 @@ to that point (CLI parsing, chunking, loading an index) needs it.
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -243,4 +244,9 @@ def load_embedder(model: str) -> SentenceTransformerEmbedder:
     with _lock:
         if model not in _loaded:
             _loaded[model] = SentenceTransformerEmbedder(model)
+            # torch, transformers and the model add millions of objects that live
+            # as long as the process; left to the collector, every full collection
+            # walks them all (measured: a 2,000-passage index load took 0.26 s
+            # instead of 0.02 s after a build). Frozen, collections skip them.
+            gc.freeze()
         return _loaded[model]

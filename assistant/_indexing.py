@@ -88,16 +88,18 @@ def build_index(
     """
     started = time.perf_counter()
     settings = Settings.from_env(sources_dir, index_dir)
-    documents, skipped = load_documents(settings.sources_dir)
-    for item in skipped:
-        logger.warning("skipped %s: %s", item.source, item.reason)
-    if not documents:
-        reasons = "; ".join(f"{s.source}: {s.reason}" for s in skipped)
-        raise SourcesError(f"no readable document in {settings.sources_dir} ({reasons})")
+    if not settings.sources_dir.is_dir():
+        load_documents(settings.sources_dir)  # raises the SourcesError that says what to do
 
     with build_lock(settings.index_dir):
         previous, reason = _reusable(settings.index_dir, settings, force)
         old = previous.manifest.documents if previous else {}
+        documents, skipped = load_documents(settings.sources_dir, old)
+        for item in skipped:
+            logger.warning("skipped %s: %s", item.source, item.reason)
+        if not documents:
+            reasons = "; ".join(f"{s.source}: {s.reason}" for s in skipped)
+            raise SourcesError(f"no readable document in {settings.sources_dir} ({reasons})")
         report = BuildReport(
             index_dir=str(settings.index_dir),
             generation=previous.manifest.generation if previous else "",
@@ -137,8 +139,10 @@ def build_index(
             # The verified graph embeds passages too: same vectors (cosine ≥ 0.9999
             # on the probes), faster than torch on this CPU, and an incremental
             # build with a reused encoder never imports torch.
-            passage_encoder = embedder or encoder.embedder or load_embedder(settings.model)
             embedded = [c for chunks in new_chunks.values() for c in chunks]
+            passage_encoder = (
+                embedder or encoder.passage_embedder(len(embedded)) or load_embedder(settings.model)
+            )
             new_vectors, new_sentences = encode_with_spans(
                 passage_encoder,
                 [c.text for c in embedded],
@@ -220,20 +224,29 @@ def _assemble(
             assert previous is not None
             assert previous.vectors is not None
             own = by_source.get(document.source, [])
-            rows.append(previous.vectors[[c.id for c in own]])
-            sentence_rows.extend(
-                previous.sentence_vectors[first : first + len(c.sentences)].astype(np.float32)
-                for c in own
-                for first in [previous.sentence_rows[c.id]]
-            )
+            if own:
+                # A document's passages, and so their sentences, are contiguous rows.
+                first, last = own[0].id, own[-1].id
+                rows.append(previous.vectors[first : last + 1])
+                start = previous.sentence_rows[first]
+                end = previous.sentence_rows[last] + len(own[-1].sentences)
+                sentence_rows.append(previous.sentence_vectors[start:end].astype(np.float32))
         first_id = len(chunks)
-        chunks.extend(c.model_copy(update={"id": first_id + i}) for i, c in enumerate(own))
-        records[document.source] = DocumentRecord(
-            sha256=document.sha256,
-            title=document.title,
-            date=document.date,
-            series=document.series,
-            chunks=len(own),
+        unchanged = previous is not None and document.source not in new_chunks
+        chunks.extend(
+            c if c.id == first_id + i else c.model_copy(update={"id": first_id + i})
+            for i, c in enumerate(own)
+        )
+        records[document.source] = (
+            previous.manifest.documents[document.source]
+            if unchanged and previous is not None
+            else DocumentRecord(
+                sha256=document.sha256,
+                title=document.title,
+                date=document.date,
+                series=document.series,
+                chunks=len(own),
+            )
         )
     dimension = new_vectors.shape[1]
     vectors = np.concatenate(rows) if rows else np.zeros((0, dimension), np.float32)

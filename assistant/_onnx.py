@@ -7,6 +7,7 @@ normalization, so its output is directly comparable to sentence-transformers'.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -20,7 +21,7 @@ from ._errors import IndexCorruptError
 from ._files import sha256_file
 from ._pooling import pool_spans
 
-__all__ = ["OnnxEmbedder", "load_onnx_embedder"]
+__all__ = ["OnnxEmbedder", "load_onnx_embedder", "verify_files"]
 
 Vectors = npt.NDArray[np.float32]
 Spans = Sequence[tuple[int, int]]
@@ -120,9 +121,12 @@ def _progress(batches: range, show: bool) -> Iterable[int]:
 
 _lock = threading.Lock()
 # One session per distinct set of files and thread count, however many
-# generation folders hold a copy; each folder's copy is still checked once.
+# generation folders hold a copy of them.
 _sessions: dict[tuple[object, ...], OnnxEmbedder] = {}
-_checked: set[tuple[object, ...]] = set()
+# Files already hashed, by identity on disk: generations hard-link the encoder,
+# so each rebuild's copy is the same inode and need not be read again. Any write
+# to the file changes its size or modification time, and so its identity.
+_verified: set[tuple[int, int, int, int, str]] = set()
 
 
 def load_onnx_embedder(
@@ -157,16 +161,11 @@ def load_onnx_embedder(
         IndexCorruptError: A file is missing or does not match its checksum.
     """
     content = (tuple(sorted(files.items())), threads)
-    location = (str(folder), content)
     with _lock:
-        if location in _checked and content in _sessions:
-            return _sessions[content]
-        # Hashed in blocks and loaded by path: the weights stay a memory-mapped
-        # external file, so only the pages a query touches become resident.
-        for file_name, sha256 in files.items():
-            _check(folder / file_name, sha256)
+        # Loaded by path after the check: the weights stay a memory-mapped external
+        # file, so only the pages a query touches become resident.
+        _verify(folder, files)
         if content in _sessions:
-            _checked.add(location)
             return _sessions[content]
         embedder = OnnxEmbedder(
             folder / graph,
@@ -178,8 +177,33 @@ def load_onnx_embedder(
         )
         if shared:
             _sessions[content] = embedder
-            _checked.add(location)
         return embedder
+
+
+def verify_files(folder: Path, files: Mapping[str, str]) -> None:
+    """Check the encoder files in `folder` against their SHA-256s (each file once
+    per process, however many generations hard-link it).
+
+    Raises:
+        IndexCorruptError: A file is missing or does not match its checksum.
+    """
+    with _lock:
+        _verify(folder, files)
+
+
+def _verify(folder: Path, files: Mapping[str, str]) -> None:
+    for file_name, sha256 in files.items():
+        path = folder / file_name
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            raise IndexCorruptError(
+                f"query encoder file {path} is missing: run `assistant build --force`"
+            ) from None
+        identity = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, sha256)
+        if identity not in _verified:
+            _check(path, sha256)  # hashed in blocks, never held whole
+            _verified.add(identity)
 
 
 def _check(path: Path, sha256: str) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 from ._embedding import Embedder, OnnxExport, load_embedder
 from ._errors import AssistantError, IndexCorruptError
 from ._files import sha256_file
-from ._onnx import OnnxEmbedder, load_onnx_embedder
+from ._onnx import OnnxEmbedder, load_onnx_embedder, verify_files
 from ._settings import Settings
 from ._storage import Generation
 from ._types import QueryEncoderRecord
@@ -56,18 +56,37 @@ class Exporter(Protocol):
     def export_onnx(self, folder: Path) -> OnnxExport: ...
 
 
+# Below this many passages a build embeds with the (shared, one-thread) query
+# session: opening a second session costs more than the work.
+_SMALL_BUILD = 64
+
+
 @dataclass(frozen=True)
 class PreparedEncoder:
     """The outcome of `prepare_query_encoder`."""
 
     record: QueryEncoderRecord | None
     """For the manifest; None when queries must use sentence-transformers."""
-    files: dict[str, Path] = field(default_factory=dict)
-    """Name in the generation → the file to place there."""
+    files: dict[str, tuple[Path, str]] = field(default_factory=dict)
+    """Name in the generation → (the file to place there, its SHA-256)."""
     refused: str | None = None
     """Why there is no encoder (None when there is one)."""
-    embedder: OnnxEmbedder | None = None
-    """The verified graph with every core, to embed the build's passages."""
+    exported: OnnxEmbedder | None = None
+    """The freshly exported and verified graph, open on every core."""
+    model: str = ""
+    dimension: int = 0
+
+    def passage_embedder(self, count: int) -> Embedder | None:
+        """The verified graph to embed `count` passages with, or None without one."""
+        if self.record is None or self.exported is not None:
+            return self.exported
+        folder = self.files[self.record.file][0].parent
+        small = count <= _SMALL_BUILD
+        return _open(
+            folder, {name: sha for name, (_, sha) in self.files.items()}, self.record,
+            threads=1 if small else os.cpu_count() or 1, shared=small,
+            name=self.model, dimension=self.dimension,
+        )  # fmt: skip
 
 
 def prepare_query_encoder(
@@ -95,25 +114,28 @@ def prepare_query_encoder(
     exporter: Exporter = embedder  # type: ignore[assignment]
     try:
         export = exporter.export_onnx(staging)
-        files = {GRAPH: export.graph, WEIGHTS: export.weights, TOKENIZER: export.tokenizer}
+        paths = {GRAPH: export.graph, WEIGHTS: export.weights, TOKENIZER: export.tokenizer}
+        files = {name: (path, sha256_file(path)) for name, path in paths.items()}
+        record = QueryEncoderRecord(
+            file=GRAPH,
+            weights=WEIGHTS,
+            tokenizer=TOKENIZER,
+            max_length=export.max_length,
+            exported_with=export.exported_with,
+            probe_min_cosine=0.0,
+        )
         candidate = _open(
-            staging, {name: sha256_file(path) for name, path in files.items()},
-            name=embedder.name, dimension=embedder.dimension, max_length=export.max_length,
+            staging, {name: sha for name, (_, sha) in files.items()}, record,
+            threads=os.cpu_count() or 1, shared=False, name=embedder.name,
+            dimension=embedder.dimension,
         )  # fmt: skip
         agreement = _min_cosine(embedder, candidate)
     except (AssistantError, OSError, RuntimeError, ValueError) as exc:
         return _refuse(f"ONNX export failed ({exc})")
     if agreement < MIN_COSINE:
         return _refuse(f"ONNX export refused: probe cosine {agreement:.6f} < {MIN_COSINE}")
-    record = QueryEncoderRecord(
-        file=GRAPH,
-        weights=WEIGHTS,
-        tokenizer=TOKENIZER,
-        max_length=export.max_length,
-        exported_with=export.exported_with,
-        probe_min_cosine=agreement,
-    )
-    return PreparedEncoder(record, files, None, candidate)
+    record = record.model_copy(update={"probe_min_cosine": agreement})
+    return PreparedEncoder(record, files, None, candidate, embedder.name, embedder.dimension)
 
 
 def _refuse(reason: str) -> PreparedEncoder:
@@ -122,18 +144,25 @@ def _refuse(reason: str) -> PreparedEncoder:
 
 
 def _open(
-    folder: Path, files: dict[str, str], *, name: str, dimension: int, max_length: int
+    folder: Path,
+    files: dict[str, str],
+    record: QueryEncoderRecord,
+    *,
+    threads: int,
+    shared: bool,
+    name: str,
+    dimension: int,
 ) -> OnnxEmbedder:
     return load_onnx_embedder(
         folder,
         files,
-        graph=GRAPH,
-        tokenizer=TOKENIZER,
+        graph=record.file,
+        tokenizer=record.tokenizer,
         name=name,
         dimension=dimension,
-        max_length=max_length,
-        threads=os.cpu_count() or 1,
-        shared=False,
+        max_length=record.max_length,
+        threads=threads,
+        shared=shared,
     )
 
 
@@ -158,14 +187,12 @@ def _reuse(previous: Generation | None) -> PreparedEncoder | None:
     names = (record.file, record.weights, record.tokenizer)
     shas = {name: previous.manifest.files.get(name, "") for name in names}
     try:
-        embedder = _open(
-            previous.path, shas, name=previous.manifest.model,
-            dimension=previous.manifest.dimension, max_length=record.max_length,
-        )  # fmt: skip
+        verify_files(previous.path, shas)
     except IndexCorruptError:
         return None  # damaged: export afresh
-    files = {name: previous.path / name for name in names}
-    return PreparedEncoder(record, files, None, embedder)
+    files = {name: (previous.path / name, shas[name]) for name in names}
+    manifest = previous.manifest
+    return PreparedEncoder(record, files, None, None, manifest.model, manifest.dimension)
 
 
 def _min_cosine(reference: Embedder, candidate: Embedder) -> float:

@@ -21,7 +21,7 @@ from ._lexical import LexicalIndex, content_terms, word_pairs
 from ._query_encoder import query_embedder
 from ._ranking import fuse_convex, fuse_rrf, is_near_duplicate, pick_highlights, word_set
 from ._settings import RetrievalSettings, Settings
-from ._storage import Generation, current_generation, read_generation
+from ._storage import POINTER, Generation, current_generation, read_generation
 from ._types import Citation, Span
 
 __all__ = ["SearchResult", "Signals", "clean_question", "load_searcher", "retrieve", "search"]
@@ -76,7 +76,18 @@ class Searcher:
 
 
 _cache_lock = threading.Lock()
-_cache: dict[Path, Searcher] = {}
+_cache: dict[Path, tuple[tuple[int, int, int] | None, Searcher]] = {}
+
+
+def _pointer_stamp(index_dir: Path) -> tuple[int, int, int] | None:
+    """Identity of `CURRENT.json` as the file system sees it: a rebuild replaces
+    the file (new inode), so an unchanged stamp means an unchanged pointer, and
+    one stat is cheaper than reading and parsing it on every query."""
+    try:
+        info = os.stat(index_dir / POINTER)
+    except OSError:
+        return None
+    return info.st_ino, info.st_mtime_ns, info.st_size
 
 
 def load_searcher(index_dir: Path) -> Searcher:
@@ -89,12 +100,14 @@ def load_searcher(index_dir: Path) -> Searcher:
     Raises:
         IndexMissingError, IndexMismatchError, IndexCorruptError: See `read_generation`.
     """
-    key = index_dir.resolve()
-    cached = _cache.get(key)
-    if cached is not None and cached.generation.pointer == current_generation(key):
-        return cached
+    key = Path(os.path.abspath(index_dir))
+    stamp = _pointer_stamp(key)
+    entry = _cache.get(key)
+    if entry is not None and stamp is not None and entry[0] == stamp:
+        return entry[1]
     with _cache_lock:
-        cached = _cache.get(key)
+        entry = _cache.get(key)
+        cached = entry[1] if entry is not None else None
         if cached is None or cached.generation.pointer != current_generation(key):
             generation = read_generation(key, fallback=True)
             texts = [chunk.text for chunk in generation.chunks]
@@ -106,7 +119,7 @@ def load_searcher(index_dir: Path) -> Searcher:
                 [word_pairs(t) for t in texts],
                 AnswerIndex(texts),
             )
-            _cache[key] = cached
+        _cache[key] = (stamp, cached)
         return cached
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ._errors import SourcesError
-from ._types import Document, SkippedSource
+from ._types import Document, DocumentRecord, SkippedSource
 
 __all__ = ["SUPPORTED_SUFFIXES", "load_documents", "read_source"]
 
@@ -129,12 +129,14 @@ def extract_metadata(text: str, source: str) -> tuple[str, dt.date | None, str |
     )
 
 
-def read_source(path: Path, source: str) -> Document:
+def read_source(path: Path, source: str, known: DocumentRecord | None = None) -> Document:
     """Read one file into a `Document`.
 
     Args:
         path: The file on disk.
         source: Its path relative to the sources folder, POSIX style.
+        known: What the index recorded for this source; when the bytes still have
+            its hash, its metadata is taken instead of being extracted again.
 
     Returns:
         The document with its exact text and header metadata.
@@ -150,22 +152,29 @@ def read_source(path: Path, source: str) -> Document:
     if not data.strip():
         raise ValueError("empty file")
     text = decoder(data)
-    title, date, series = extract_metadata(text, source)
+    sha256 = hashlib.sha256(data).hexdigest()
+    if known is not None and known.sha256 == sha256:
+        title, date, series = known.title, known.date, known.series
+    else:
+        title, date, series = extract_metadata(text, source)
     return Document(
         source=source,
         text=text,
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=sha256,
         title=title,
         date=date,
         series=series,
     )
 
 
-def load_documents(sources_dir: Path) -> tuple[list[Document], list[SkippedSource]]:
+def load_documents(
+    sources_dir: Path, known: Mapping[str, DocumentRecord] | None = None
+) -> tuple[list[Document], list[SkippedSource]]:
     """Every readable document under `sources_dir`, sorted by path.
 
     Args:
         sources_dir: The sources folder; hidden files and folders are ignored.
+        known: The index's records by source (see `read_source`).
 
     Returns:
         The documents, and the files that were skipped with the reason.
@@ -186,7 +195,7 @@ def load_documents(sources_dir: Path) -> tuple[list[Document], list[SkippedSourc
             continue
         source = relative.as_posix()
         try:
-            documents.append(read_source(path, source))
+            documents.append(read_source(path, source, (known or {}).get(source)))
         except (OSError, ValueError) as exc:
             skipped.append(SkippedSource(source=source, reason=str(exc)))
     if not documents and not skipped:

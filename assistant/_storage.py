@@ -25,7 +25,7 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -289,14 +289,14 @@ def write_generation(
     vectors: npt.NDArray[np.float32],
     sentence_vectors: npt.NDArray[np.floating],
     index: VectorIndex,
-    extra_files: dict[str, Path] | None = None,
+    extra_files: Mapping[str, tuple[Path, str]] | None = None,
 ) -> Path:
     """Write a complete generation and make it the live one.
 
     The manifest's `files` is filled in here with each file's SHA-256.
-    `extra_files` (name → existing file, e.g. the ONNX query encoder) are
-    hard-linked in (copied across file systems): generations never change, so a
-    file shared with the previous generation is safe.
+    `extra_files` (name → an existing file and its SHA-256, e.g. the ONNX query
+    encoder) are hard-linked in (copied and checked across file systems):
+    generations never change, so a file shared with the previous one is safe.
 
     Returns:
         The new generation's folder.
@@ -313,12 +313,14 @@ def write_generation(
         SENTENCES: _npy(np.ascontiguousarray(sentence_vectors, dtype=np.float16)),
     }
     files = {name: _sha256(data) for name, data in payload.items()}
-    for name, source in (extra_files or {}).items():
+    for name, (source, sha256) in (extra_files or {}).items():
         try:
             os.link(source, temp / name)
         except OSError:
             shutil.copyfile(source, temp / name)
-        files[name] = sha256_file(temp / name)
+        if not (temp / name).samefile(source) and sha256_file(temp / name) != sha256:
+            raise IndexCorruptError(f"copying {source} into the index altered it: retry")
+        files[name] = sha256
     payload[MANIFEST] = (
         manifest.model_copy(update={"files": files}).model_dump_json(indent=2).encode()
     )
