@@ -51,8 +51,8 @@ class RetrievalSettings(BaseModel):
     max_results: int = Field(
         default=100,
         ge=1,
-        description="A larger k is served as this many excerpts (each is highlighted, "
-        "which costs an embedding per sentence).",
+        description="A larger k is served as this many excerpts (a long list helps no "
+        "reader, and each excerpt is highlighted and serialized).",
     )
     duplicate_containment: float = Field(
         default=0.8,
