@@ -213,6 +213,9 @@ class SentenceTransformerEmbedder:
                 size_threshold=1024,
             )
             traced.unlink()
+            # onnx writes external data owner-only; the index's other files are
+            # readable by whoever serves it, so this one must be too.
+            weights.chmod(graph.stat().st_mode & 0o777)
         except Exception as exc:
             raise ModelError(f"cannot export {self.name} to ONNX: {exc}") from None
         tokenizer = folder / "tokenizer.json"

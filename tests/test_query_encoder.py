@@ -36,6 +36,9 @@ def test_brief_index_carries_a_verified_onnx_encoder(brief_index: Path, embedder
     # weights beside the graph, so a query process maps them instead of reading them
     assert (generation.path / record.file).stat().st_size < 1_000_000
     assert (generation.path / record.weights).stat().st_size > 80_000_000
+    # as readable as the graph (onnx writes external data owner-only)
+    graph_mode = (generation.path / record.file).stat().st_mode & 0o777
+    assert (generation.path / record.weights).stat().st_mode & 0o777 == graph_mode
     assert generation.manifest.query_encoder_refused is None
     onnx = query_embedder(generation, Settings.from_env(index_dir=brief_index))
     assert isinstance(onnx, OnnxEmbedder)
