@@ -220,6 +220,13 @@ def _assemble(
             sentence_rows.append(new_sentences[next_sentence : next_sentence + sentences])
             next_row += len(own)
             next_sentence += sentences
+            records[document.source] = DocumentRecord(
+                sha256=document.sha256,
+                title=document.title,
+                date=document.date,
+                series=document.series,
+                chunks=len(own),
+            )
         else:
             assert previous is not None
             assert previous.vectors is not None
@@ -231,22 +238,11 @@ def _assemble(
                 start = previous.sentence_rows[first]
                 end = previous.sentence_rows[last] + len(own[-1].sentences)
                 sentence_rows.append(previous.sentence_vectors[start:end].astype(np.float32))
+            records[document.source] = previous.manifest.documents[document.source]
         first_id = len(chunks)
-        unchanged = previous is not None and document.source not in new_chunks
         chunks.extend(
             c if c.id == first_id + i else c.model_copy(update={"id": first_id + i})
             for i, c in enumerate(own)
-        )
-        records[document.source] = (
-            previous.manifest.documents[document.source]
-            if unchanged and previous is not None
-            else DocumentRecord(
-                sha256=document.sha256,
-                title=document.title,
-                date=document.date,
-                series=document.series,
-                chunks=len(own),
-            )
         )
     dimension = new_vectors.shape[1]
     vectors = np.concatenate(rows) if rows else np.zeros((0, dimension), np.float32)

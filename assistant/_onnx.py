@@ -142,7 +142,7 @@ def load_onnx_embedder(
     shared: bool = True,
 ) -> OnnxEmbedder:
     """The encoder stored in `folder`, its files checked against their SHA-256s
-    once per folder; the session is shared by every folder with the same files.
+    (see `verify_files`); the session is shared by every folder with the same files.
 
     Args:
         folder: Where the files are (a generation, or a build's staging folder).
@@ -196,24 +196,17 @@ def _verify(folder: Path, files: Mapping[str, str]) -> None:
         path = folder / file_name
         try:
             info = os.stat(path)
+            identity = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, sha256)
+            if identity in _verified:
+                continue
+            actual = sha256_file(path)  # hashed in blocks, never held whole
         except FileNotFoundError:
             raise IndexCorruptError(
                 f"query encoder file {path} is missing: run `assistant build --force`"
             ) from None
-        identity = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, sha256)
-        if identity not in _verified:
-            _check(path, sha256)  # hashed in blocks, never held whole
-            _verified.add(identity)
-
-
-def _check(path: Path, sha256: str) -> None:
-    try:
-        actual = sha256_file(path)
-    except FileNotFoundError:
-        raise IndexCorruptError(
-            f"query encoder file {path} is missing: run `assistant build --force`"
-        ) from None
-    if actual != sha256:
-        raise IndexCorruptError(
-            f"query encoder file {path} does not match its checksum: run `assistant build --force`"
-        )
+        if actual != sha256:
+            raise IndexCorruptError(
+                f"query encoder file {path} does not match its checksum: "
+                "run `assistant build --force`"
+            )
+        _verified.add(identity)

@@ -184,15 +184,20 @@ def _reuse(previous: Generation | None) -> PreparedEncoder | None:
     versions = {package: _installed(package) for package in record.exported_with}
     if versions != record.exported_with:
         return None
-    names = (record.file, record.weights, record.tokenizer)
-    shas = {name: previous.manifest.files.get(name, "") for name in names}
+    shas = _recorded_shas(previous, record)
     try:
         verify_files(previous.path, shas)
     except IndexCorruptError:
         return None  # damaged: export afresh
-    files = {name: (previous.path / name, shas[name]) for name in names}
+    files = {name: (previous.path / name, sha) for name, sha in shas.items()}
     manifest = previous.manifest
     return PreparedEncoder(record, files, None, None, manifest.model, manifest.dimension)
+
+
+def _recorded_shas(generation: Generation, record: QueryEncoderRecord) -> dict[str, str]:
+    """The manifest's SHA-256 of each encoder file (empty, so never matching, if absent)."""
+    names = (record.file, record.weights, record.tokenizer)
+    return {name: generation.manifest.files.get(name, "") for name in names}
 
 
 def _min_cosine(reference: Embedder, candidate: Embedder) -> float:
@@ -209,17 +214,11 @@ def query_embedder(generation: Generation, settings: Settings) -> Embedder:
     manifest = generation.manifest
     record = manifest.query_encoder
     if record is not None:
-        names = (record.file, record.weights, record.tokenizer)
         try:
-            return load_onnx_embedder(
-                generation.path,
-                {name: manifest.files.get(name, "") for name in names},
-                graph=record.file,
-                tokenizer=record.tokenizer,
-                name=manifest.model,
-                dimension=manifest.dimension,
-                max_length=record.max_length,
-            )
+            return _open(
+                generation.path, _recorded_shas(generation, record), record,
+                threads=1, shared=True, name=manifest.model, dimension=manifest.dimension,
+            )  # fmt: skip
         except IndexCorruptError as exc:
             _warn_once(f"{exc}; queries use sentence-transformers meanwhile")
     else:

@@ -110,17 +110,24 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _missing(path: Path) -> IndexCorruptError:
+    return IndexCorruptError(f"index file {path} is missing: {_REBUILD}")
+
+
+def _altered(path: Path) -> IndexCorruptError:
+    return IndexCorruptError(
+        f"index file {path} does not match its checksum (truncated or altered): {_REBUILD}"
+    )
+
+
 def _read_verified(folder: Path, name: str, manifest: Manifest) -> bytes:
     try:
         data = (folder / name).read_bytes()
     except FileNotFoundError:
-        raise IndexCorruptError(f"index file {folder / name} is missing: {_REBUILD}") from None
+        raise _missing(folder / name) from None
     expected = manifest.files.get(name)
     if expected is None or _sha256(data) != expected:
-        raise IndexCorruptError(
-            f"index file {folder / name} does not match its checksum (truncated or altered): "
-            f"{_REBUILD}"
-        )
+        raise _altered(folder / name)
     return data
 
 
@@ -241,11 +248,9 @@ def _map_sentences(folder: Path, manifest: Manifest, count: int) -> npt.NDArray[
     try:
         actual = sha256_file(path)
     except FileNotFoundError:
-        raise IndexCorruptError(f"index file {path} is missing: {_REBUILD}") from None
+        raise _missing(path) from None
     if actual != manifest.files.get(SENTENCES):
-        raise IndexCorruptError(
-            f"index file {path} does not match its checksum (truncated or altered): {_REBUILD}"
-        )
+        raise _altered(path)
     try:
         vectors: npt.NDArray[np.float16] = np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as exc:
