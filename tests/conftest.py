@@ -47,12 +47,18 @@ def brief_index(
     return index_dir
 
 
+def brief_sources(root: Path) -> Path:
+    """A new `root/sources` folder holding a copy of the brief, for a test to change."""
+    folder = root / "sources"
+    folder.mkdir()
+    shutil.copy(SOURCES / BRIEF, folder / BRIEF)
+    return folder
+
+
 @pytest.fixture
 def sources_copy(tmp_path: Path) -> Iterator[Path]:
     """A writable sources folder holding the brief and the small fixture documents."""
-    folder = tmp_path / "sources"
-    folder.mkdir()
-    shutil.copy(SOURCES / BRIEF, folder / BRIEF)
+    folder = brief_sources(tmp_path)
     for path in DATA.iterdir():
         shutil.copy(path, folder / path.name)
     return folder

@@ -4,7 +4,6 @@ result; nothing crashes, and the server keeps answering afterwards."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
@@ -17,7 +16,7 @@ from assistant import QuestionError, SourcesError, build_index, retrieve
 from assistant._storage import read_generation
 from ui.app import ChatHandlers, serve
 
-from .conftest import BRIEF, SOURCES
+from .conftest import brief_sources
 from .test_cli import run
 from .test_ui_app import _free_port
 
@@ -30,9 +29,7 @@ ONE_LINE = "x" * 50_000
 def messy(tmp_path_factory: pytest.TempPathFactory, embedder) -> tuple[Path, Path]:
     """The brief plus every kind of bad file, built once."""
     root = tmp_path_factory.mktemp("messy")
-    sources = root / "sources"
-    sources.mkdir()
-    shutil.copy(SOURCES / BRIEF, sources / BRIEF)
+    sources = brief_sources(root)
     (sources / "latin1.txt").write_bytes("Caf\xe9 in Tokyo.".encode("latin-1"))
     (sources / "binary.md").write_bytes(bytes(range(256)) * 4)
     (sources / "zero.txt").write_bytes(b"")

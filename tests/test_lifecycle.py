@@ -19,7 +19,7 @@ from assistant import Citation, IndexMissingError, build_index, retrieve
 from assistant._storage import GENERATIONS, current_generation, read_generation
 from ui.app import serve
 
-from .conftest import BRIEF, DATA, SOURCES
+from .conftest import BRIEF, DATA, SOURCES, brief_sources
 from .test_ui_app import _free_port
 
 KNOWN_QUESTION = "Who is Japan's defense minister?"
@@ -127,9 +127,7 @@ def test_builds_killed_at_random_moments_leave_a_complete_generation(
 def test_queries_and_chat_during_repeated_rebuilds_see_whole_generations(
     tmp_path: Path, embedder
 ) -> None:
-    sources = tmp_path / "sources"
-    sources.mkdir()
-    shutil.copy(SOURCES / BRIEF, sources / BRIEF)
+    sources = brief_sources(tmp_path)
     index = tmp_path / "index"
     # every version of every document the readers may be cited from, by SHA-256
     versions: dict[str, str] = {}

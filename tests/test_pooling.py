@@ -16,7 +16,7 @@ from assistant._pooling import pool_spans
 from assistant._query_encoder import MIN_COSINE
 from assistant._storage import read_generation
 
-from .conftest import BRIEF, SOURCES
+from .conftest import BRIEF, SOURCES, brief_sources
 
 
 def test_pool_spans_averages_the_tokens_inside_each_span() -> None:
@@ -100,9 +100,7 @@ print("HEAVY", heavy, "EMBEDDED", report.chunks_embedded, "ENCODER", report.quer
 def test_incremental_build_with_a_reused_encoder_never_imports_torch(
     tmp_path: Path, default_index: Path
 ) -> None:
-    sources, index = tmp_path / "sources", tmp_path / "index"
-    sources.mkdir()
-    shutil.copy(SOURCES / BRIEF, sources / BRIEF)
+    sources, index = brief_sources(tmp_path), tmp_path / "index"
     shutil.copytree(default_index, index)
     (sources / "note.txt").write_text(
         "Field note\n\nThe destroyer Kongo called at Sasebo on 2 June.\n", encoding="utf-8"

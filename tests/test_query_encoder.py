@@ -22,7 +22,7 @@ from assistant._query_encoder import MIN_COSINE, PROBES, query_embedder
 from assistant._settings import Settings
 from assistant._storage import read_generation
 
-from .conftest import BRIEF, SOURCES
+from .conftest import brief_sources
 
 QUESTION = "Who is Japan's defense minister?"
 
@@ -73,9 +73,7 @@ class DriftingEmbedder:
 def test_export_that_disagrees_is_refused_and_queries_use_torch(
     tmp_path: Path, embedder, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sources = tmp_path / "sources"
-    sources.mkdir()
-    shutil.copy(SOURCES / BRIEF, sources / BRIEF)
+    sources = brief_sources(tmp_path)
     with caplog.at_level(logging.WARNING, logger="assistant"):
         report = build_index(sources, tmp_path / "index", embedder=DriftingEmbedder(embedder))
     assert report.query_encoder is not None
@@ -107,9 +105,7 @@ def test_damaged_onnx_file_falls_back_to_torch(
 
 
 def test_rebuild_reuses_the_verified_export(tmp_path: Path, embedder) -> None:
-    sources = tmp_path / "sources"
-    sources.mkdir()
-    shutil.copy(SOURCES / BRIEF, sources / BRIEF)
+    sources = brief_sources(tmp_path)
     first = build_index(sources, tmp_path / "index", embedder=embedder)
     (sources / "note.txt").write_text("Note\n\nA ferry ran to Sado island.\n", encoding="utf-8")
     second = build_index(sources, tmp_path / "index", embedder=embedder)
@@ -119,9 +115,7 @@ def test_rebuild_reuses_the_verified_export(tmp_path: Path, embedder) -> None:
 
 
 def test_rebuild_exports_afresh_after_a_library_upgrade(tmp_path: Path, embedder) -> None:
-    sources, index = tmp_path / "sources", tmp_path / "index"
-    sources.mkdir()
-    shutil.copy(SOURCES / BRIEF, sources / BRIEF)
+    sources, index = brief_sources(tmp_path), tmp_path / "index"
     first = build_index(sources, index, embedder=embedder)
     manifest_path = index / "generations" / first.generation / "manifest.json"
     manifest = json.loads(manifest_path.read_text())

@@ -18,7 +18,7 @@ from assistant import (
 from assistant._storage import GENERATIONS, POINTER, current_generation, read_generation
 from assistant._types import FORMAT_VERSION
 
-from .conftest import BRIEF, DATA, SOURCES
+from .conftest import DATA, brief_sources
 
 
 @pytest.fixture
@@ -115,9 +115,7 @@ def test_garbage_pointer(damaged: tuple[Path, Path]) -> None:
 def two_generations_original(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
     """An index with two generations: the brief alone, then the brief plus a typhoon note."""
     root = tmp_path_factory.mktemp("two-generations")
-    sources = root / "sources"
-    sources.mkdir()
-    shutil.copy(SOURCES / BRIEF, sources / BRIEF)
+    sources = brief_sources(root)
     build_index(sources, root / "index", embedder=embedder)
     shutil.copy(DATA / "typhoon-relief.txt", sources / "typhoon-relief.txt")
     build_index(sources, root / "index", embedder=embedder)
@@ -175,9 +173,7 @@ def test_rebuild_after_corruption_serves_the_new_generation(
     index_dir, live = two_generations
     _flip(live / "vectors.faiss")
     assert index_status(index_dir).fallback_reason is not None
-    sources = tmp_path / "sources"
-    sources.mkdir()
-    shutil.copy(SOURCES / BRIEF, sources / BRIEF)
+    sources = brief_sources(tmp_path)
     report = build_index(sources, index_dir, embedder=embedder)
     assert report.full_rebuild_reason is not None
     assert "previous index unusable" in report.full_rebuild_reason

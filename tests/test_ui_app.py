@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +16,7 @@ from gradio_client import Client
 from assistant import AssistantError, build_index
 from ui.app import ChatHandlers, check_exposure, serve
 
-from .conftest import BRIEF, ROOT, SOURCES
+from .conftest import BRIEF, ROOT, brief_sources
 
 ARTIFACTS = ROOT / "test-artifacts"
 HOSTILE = (
@@ -41,9 +40,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory: pytest.TempPathFactory, embedder) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("ui")
-    sources = root / "sources"
-    sources.mkdir()
-    shutil.copy(SOURCES / BRIEF, sources / BRIEF)
+    sources = brief_sources(root)
     (sources / "hostile-markup.txt").write_text(HOSTILE, encoding="utf-8")
     build_index(sources, root / "index", embedder=embedder)
     return sources, root / "index"
