@@ -10,17 +10,20 @@ from ._context import ExcerptContext, IndexStatus, context_of, index_status, res
 from ._errors import (
     AssistantError,
     BuildInProgressError,
+    ForeignIndexFolderError,
     IndexCorruptError,
     IndexMismatchError,
     IndexMissingError,
+    IndexWriteError,
     ModelError,
     QuestionError,
+    SettingsError,
     SourcesError,
     UnusableIndexError,
 )
 from ._indexing import build_index
 from ._retrieval import retrieve
-from ._settings import ChunkingSettings, Settings
+from ._settings import ChunkingSettings, IngestSettings, Settings
 from ._types import Answer, BuildReport, Citation, SkippedSource, Span
 from ._watch import WatchEvent, watch_sources
 
@@ -34,14 +37,18 @@ __all__ = [
     "Citation",
     "ExcerptContext",
     "ExtractiveGenerator",
+    "ForeignIndexFolderError",
     "Generator",
     "IndexCorruptError",
     "IndexMismatchError",
     "IndexMissingError",
+    "IndexWriteError",
+    "IngestSettings",
     "IndexStatus",
     "ModelError",
     "QuestionError",
     "Settings",
+    "SettingsError",
     "SkippedSource",
     "SourcesError",
     "Span",

@@ -6,12 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ._files import read_inside
 from ._retrieval import load_searcher
 from ._settings import Settings
+from ._sources import decode_text
 from ._types import Citation
 
 __all__ = ["ExcerptContext", "IndexStatus", "context_of", "index_status", "resolve_followup"]
@@ -71,10 +72,15 @@ def context_of(
     """Up to `chars` characters of the source around `citation`, cut at word
     boundaries; None when the file changed since the index was built (the offsets
     would point at other text) or cannot be read."""
-    folder = Settings.from_env(sources_dir=sources_dir).sources_dir
+    settings = Settings.from_env(sources_dir=sources_dir)
     try:
-        text = Path(folder, citation.source).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        # The same confined read as the build: a symlink planted since then is
+        # not followed, and the file is decoded exactly as it was indexed.
+        data = read_inside(
+            settings.sources_dir, citation.source, max_bytes=settings.ingest.max_file_bytes
+        )
+        text = decode_text(citation.source, data)
+    except (OSError, ValueError):
         return None
     if text[citation.start : citation.end] != citation.text:
         return None

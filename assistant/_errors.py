@@ -2,13 +2,20 @@
 
 AssistantError
 ├── QuestionError (also ValueError)   the question or k cannot be answered as given
+├── SettingsError (also ValueError)   a setting or environment variable is invalid
 ├── SourcesError                      the sources folder is missing, empty or unreadable
 ├── ModelError                        the embedding model cannot be loaded offline
 ├── BuildInProgressError              another build holds the index lock
+├── IndexWriteError                   the new generation could not be written (disk full,
+│                                     permissions); the previous one keeps serving
 └── UnusableIndexError                the index cannot be used
     ├── IndexMissingError             nothing built yet
     ├── IndexMismatchError            built with another model, dimension or format
-    └── IndexCorruptError             a file is missing, truncated or altered
+    ├── IndexCorruptError             a file is missing, truncated or altered
+    └── ForeignIndexFolderError       the folder holds files the assistant did not create
+
+Every error carries its message (`str(error)`, for the user) and, where they
+apply, structured fields for programs: `path`, `generation`, `expected`, `found`.
 """
 
 from __future__ import annotations
@@ -16,22 +23,51 @@ from __future__ import annotations
 __all__ = [
     "AssistantError",
     "BuildInProgressError",
+    "ForeignIndexFolderError",
     "IndexCorruptError",
     "IndexMismatchError",
     "IndexMissingError",
+    "IndexWriteError",
     "ModelError",
     "QuestionError",
+    "SettingsError",
     "SourcesError",
     "UnusableIndexError",
 ]
 
 
 class AssistantError(Exception):
-    """Base of every error the assistant raises on purpose; the message is for the user."""
+    """Base of every error the assistant raises on purpose; the message is for the user.
+
+    Attributes:
+        path: The file or folder concerned, if any.
+        generation: The index generation concerned, if any.
+        expected: What was expected (a checksum, a version, a limit), if relevant.
+        found: What was found instead, if relevant.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        generation: str | None = None,
+        expected: object = None,
+        found: object = None,
+    ) -> None:
+        super().__init__(message)
+        self.path = path
+        self.generation = generation
+        self.expected = expected
+        self.found = found
 
 
 class QuestionError(AssistantError, ValueError):
     """The question (or the number of excerpts asked for) is not usable."""
+
+
+class SettingsError(AssistantError, ValueError):
+    """A setting (argument or `ASSISTANT_*` variable) has an unusable value."""
 
 
 class SourcesError(AssistantError):
@@ -44,6 +80,10 @@ class ModelError(AssistantError):
 
 class BuildInProgressError(AssistantError):
     """Another process is building the same index right now."""
+
+
+class IndexWriteError(AssistantError):
+    """A build could not write its new generation; nothing live was touched."""
 
 
 class UnusableIndexError(AssistantError):
@@ -60,3 +100,8 @@ class IndexMismatchError(UnusableIndexError):
 
 class IndexCorruptError(UnusableIndexError):
     """An index file is missing, truncated, altered or not what it claims to be."""
+
+
+class ForeignIndexFolderError(UnusableIndexError):
+    """The index folder holds entries the assistant did not create; it is not
+    written to, so nothing of the user's can be deleted."""

@@ -11,22 +11,26 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+from tqdm import tqdm
 
 from ._chunking import chunk_document
 from ._embedding import Embedder, load_embedder
 from ._errors import IndexMissingError, SourcesError, UnusableIndexError
-from ._models import load_tokenizer
+from ._models import ModelTokenizer, load_tokenizer
 from ._pooling import encode_with_spans
-from ._query_encoder import prepare_query_encoder
+from ._query_encoder import encoder_damage, prepare_query_encoder
 from ._settings import Settings
 from ._sources import load_documents
 from ._storage import (
     GENERATIONS,
+    TEMP_PREFIX,
     Generation,
     build_lock,
     new_generation_id,
     read_generation,
     remove_stale,
+    repair_layout,
+    write_error,
     write_generation,
 )
 from ._store import VectorIndex, choose_index_type
@@ -92,9 +96,10 @@ def build_index(
         load_documents(settings.sources_dir)  # raises the SourcesError that says what to do
 
     with build_lock(settings.index_dir):
+        _prepare_folder(settings.index_dir)
         previous, reason = _reusable(settings.index_dir, settings, force)
         old = previous.manifest.documents if previous else {}
-        documents, skipped = load_documents(settings.sources_dir, old)
+        documents, skipped = load_documents(settings.sources_dir, old, limits=settings.ingest)
         for item in skipped:
             logger.warning("skipped %s: %s", item.source, item.reason)
         if not documents:
@@ -121,7 +126,10 @@ def build_index(
         current = {d.source for d in documents}
         report.removed = sorted(source for source in old if source not in current)
 
-        if previous is not None and not fresh and not report.removed:
+        damage = encoder_damage(previous) if previous is not None else None
+        if damage is not None:
+            report.full_rebuild_reason = damage
+        if previous is not None and not fresh and not report.removed and damage is None:
             remove_stale(settings.index_dir)
             report.up_to_date = True
             report.chunks_total = previous.manifest.chunk_count
@@ -129,10 +137,11 @@ def build_index(
             return report
 
         tokenizer = load_tokenizer(settings.model)
-        new_chunks = {d.source: chunk_document(d, tokenizer, settings.chunking) for d in fresh}
-        staging = settings.index_dir / GENERATIONS / f".tmp-{new_generation_id()}-export"
-        staging.mkdir(parents=True)
+        new_chunks = _chunk_all(fresh, tokenizer, settings, progress)
+        generation = new_generation_id()
+        staging = settings.index_dir / GENERATIONS / f"{TEMP_PREFIX}{generation}-export"
         try:
+            staging.mkdir(parents=True)
             encoder = prepare_query_encoder(
                 lambda: embedder or load_embedder(settings.model), staging, previous
             )
@@ -158,7 +167,7 @@ def build_index(
             index = VectorIndex.build(vectors.reshape(len(chunks), dimension), index_type)
             manifest = Manifest(
                 format_version=FORMAT_VERSION,
-                generation=new_generation_id(),
+                generation=generation,
                 built_at=dt.datetime.now(dt.UTC),
                 model=settings.model,
                 dimension=dimension,
@@ -180,6 +189,8 @@ def build_index(
                 index,
                 encoder.files,
             )
+        except OSError as exc:  # disk full while exporting or embedding: nothing went live
+            raise write_error(exc, generation) from None
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         remove_stale(settings.index_dir)
@@ -191,6 +202,31 @@ def build_index(
         report.chunks_total = len(chunks)
         report.seconds = time.perf_counter() - started
         return report
+
+
+def _prepare_folder(index_dir: Path) -> None:
+    """Repair the folder layout and remove what failed builds left, before writing
+    (a build killed by a full disk must not make every later build fail too)."""
+    try:
+        repair_layout(index_dir)
+        remove_stale(index_dir)
+    except OSError as exc:
+        raise write_error(exc, "(not started)") from None
+
+
+def _chunk_all(
+    documents: list[Document], tokenizer: ModelTokenizer, settings: Settings, progress: bool
+) -> dict[str, list[Chunk]]:
+    """Passages of every document, with a progress bar over their characters."""
+    chunks: dict[str, list[Chunk]] = {}
+    total = sum(len(d.text) for d in documents)
+    with tqdm(
+        total=total, desc="chunking", unit="char", unit_scale=True, disable=not progress
+    ) as bar:
+        for document in documents:
+            chunks[document.source] = chunk_document(document, tokenizer, settings.chunking)
+            bar.update(len(document.text))
+    return chunks
 
 
 def _assemble(

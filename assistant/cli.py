@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
+import socket
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -82,15 +84,33 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# C0 and C1 controls but newline and tab: from a source file or a file name they
+# could clear the screen or retitle the window of whoever reads the output.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """`text` with terminal control characters shown as `\\xNN` escapes."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+class _PrintableFormatter(logging.Formatter):
+    """Warnings name files: escape what a hostile file name could do to a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
 def format_citation(citation: Citation, width: int = 100) -> str:
     """A numbered excerpt with its title, date, file and offsets, for a terminal."""
     date = citation.date.isoformat() if citation.date else "undated"
     header = (
-        f"[{citation.rank}] {citation.title} ({date})\n"
-        f"    {citation.source} [{citation.start}:{citation.end}]  score {citation.score:.3f}"
+        f"[{citation.rank}] {printable(citation.title)} ({date})\n"
+        f"    {printable(citation.source)} [{citation.start}:{citation.end}]  "
+        f"score {citation.score:.3f}"
     )
     body = textwrap.fill(
-        citation.text, width=width, initial_indent="    ", subsequent_indent="    "
+        printable(citation.text), width=width, initial_indent="    ", subsequent_indent="    "
     )
     return f"{header}\n{body}"
 
@@ -103,7 +123,7 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.command == "build":
         report = build_index(args.sources, args.index, force=args.force, progress=not args.quiet)
-        print(report.summary())
+        print(printable(report.summary()))
         return 0
     settings = Settings.from_env(args.sources, args.index)
     index_dir = settings.index_dir
@@ -117,7 +137,7 @@ def _run(args: argparse.Namespace) -> int:
             settings.sources_dir,
             index_dir,
             quiet_ms=max(args.quiet_ms, 50),
-            on_event=lambda event: print(event.summary(), flush=True),
+            on_event=lambda event: print(printable(event.summary()), flush=True),
         )
         return 0
     if args.command == "ask":
@@ -125,7 +145,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.json:
             print(answer.model_dump_json(indent=2))
             return 0
-        print(textwrap.fill(answer.text, width=100))
+        print(textwrap.fill(printable(answer.text), width=100))
         if answer.citations:
             print("\nRelated, but not an answer:\n" if answer.abstained else "")
             print("\n\n".join(format_citation(c) for c in answer.citations))
@@ -147,6 +167,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from ui.app import check_exposure, serve
 
     check_exposure(args.host, auth, args.no_auth)
+    _check_port(args.host, args.port)
     if args.watch:
         # The watcher's first build happens before the UI starts taking questions.
         import threading
@@ -156,7 +177,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         first_build = threading.Event()
 
         def report(event: WatchEvent) -> None:
-            print(event.summary(), flush=True)
+            print(printable(event.summary()), flush=True)
             first_build.set()
 
         threading.Thread(
@@ -168,7 +189,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         ).start()
         first_build.wait()
     else:
-        print(build_index(settings.sources_dir, settings.index_dir, progress=True).summary())
+        built = build_index(settings.sources_dir, settings.index_dir, progress=True)
+        print(printable(built.summary()))
     print(f"serving the chat UI on http://{args.host}:{args.port} (Ctrl+C to stop)", flush=True)
     serve(
         settings.index_dir,
@@ -181,21 +203,43 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _check_port(host: str, port: int) -> None:
+    """Refuse a port out of range or in use before building and printing a URL
+    (Gradio would fail only after both, with a traceback)."""
+    if not 1 <= port <= 65535:
+        raise AssistantError(f"--port {port} is out of range: pick one from 1 to 65535")
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.bind((host, port))
+    except OSError as exc:
+        raise AssistantError(
+            f"cannot serve on {host}:{port} ({exc.strerror or exc}): "
+            "pass another --port or stop the program using it"
+        ) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_PrintableFormatter("warning: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     try:
         return _run(args)
     except AssistantError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(str(exc))}", file=sys.stderr)
+        return USAGE_ERROR
+    except BrokenPipeError:  # `assistant ask … | head`: the reader left, nothing to report
+        sys.stderr.close()
+        return 0
+    except OSError as exc:  # a file or folder the system refused: still one line
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: {printable(exc.strerror or str(exc))}{where}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `assistant ask … | head`: the reader left, nothing to report
-        sys.stderr.close()
-        return 0
 
 
 if __name__ == "__main__":

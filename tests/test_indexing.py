@@ -8,7 +8,13 @@ import pytest
 
 from assistant import BuildInProgressError, SourcesError, build_index, retrieve
 from assistant._embedding import SentenceTransformerEmbedder
-from assistant._storage import GENERATIONS, build_lock, current_generation, read_generation
+from assistant._storage import (
+    GENERATIONS,
+    build_lock,
+    current_generation,
+    new_generation_id,
+    read_generation,
+)
 
 from .conftest import BRIEF
 
@@ -143,7 +149,7 @@ def test_leftover_temp_folder_of_a_killed_build_is_removed(
 ) -> None:
     index_dir = tmp_path / "index"
     build_index(sources_copy, index_dir, embedder=embedder)
-    leftover = index_dir / GENERATIONS / ".tmp-killed"
+    leftover = index_dir / GENERATIONS / f".tmp-{new_generation_id()}"
     leftover.mkdir()
     (leftover / "chunks.jsonl").write_text("half")
     build_index(sources_copy, index_dir, embedder=embedder)
