@@ -2,11 +2,14 @@
 
 Nothing here rewrites text: every passage and sentence is a `(start, end)` range
 into the document's own string, so citations point back into the file exactly.
+Time is linear in the text: pysbd sees a long paragraph in bounded windows, and
+each sentence is tokenized once (each passage once more, to check its bound).
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import re
 from dataclasses import dataclass
@@ -17,7 +20,14 @@ import pysbd
 from ._settings import ChunkingSettings
 from ._types import Chunk, Document, Span
 
-__all__ = ["TokenCounter", "chunk_document", "split_paragraphs", "split_sentences"]
+__all__ = [
+    "Segment",
+    "TokenCounter",
+    "chunk_document",
+    "pysbd_segments",
+    "split_paragraphs",
+    "split_sentences",
+]
 
 
 class TokenCounter(Protocol):
@@ -108,29 +118,125 @@ def _segmenter() -> pysbd.Segmenter:
     return pysbd.Segmenter(language="en", clean=False)
 
 
-def split_sentences(text: str, start: int, end: int) -> list[Span]:
-    """Sentence spans inside `text[start:end]`, trimmed of whitespace.
+class Segment(Protocol):
+    """Cuts text into sentences, each a verbatim substring, in order (pysbd's contract)."""
 
-    pysbd knows "U.S.", "Gen.", "No.", initials and decimals are not sentence ends.
-    Its segments are located with `str.find` from a moving cursor, so offsets are
-    exact even when its own span bookkeeping would drift.
-    """
-    paragraph = text[start:end]
+    def __call__(self, text: str) -> list[str]: ...
+
+
+def pysbd_segments(text: str) -> list[str]:
+    """Sentences of `text` as pysbd cuts them (surrounding whitespace kept)."""
+    segments: list[str] = _segmenter().segment(text)
+    return segments
+
+
+# pysbd's cost grows with the square of what it is given: every abbreviation it
+# finds rewrites the whole string (a 200 KB line of "U.S. " took minutes) and its
+# quote and bracket rules scan to the end. So a long paragraph reaches it in
+# windows bounded in characters and, for the rewrites, in full stops. A paragraph
+# within both bounds (any ordinary one) is handed over whole, as before.
+_WINDOW_CHARS = 2_000
+_WINDOW_PERIODS = 64
+# pysbd looks a word or two past a full stop to decide a boundary, so a boundary
+# this close to a window's end is decided again with the next window.
+_WINDOW_MARGIN = 100
+
+
+def _window_end(text: str, start: int, end: int) -> int:
+    """End of the window of `text[start:end]` that starts at `start`: within both
+    bounds, just after whitespace if there is some in its second half."""
+    limit = min(start + _WINDOW_CHARS, end)
+    stop = text.find(".", start, limit)
+    for _ in range(_WINDOW_PERIODS):
+        if stop < 0:
+            break
+        stop = text.find(".", stop + 1, limit)
+    if stop >= 0:  # one full stop too many: it starts the next window
+        limit = stop
+    if limit == end:
+        return end
+    for cut in range(limit - 1, start + (limit - start) // 2, -1):
+        if text[cut].isspace():
+            return cut + 1
+    return limit
+
+
+def _locate(text: str, start: int, end: int, segments: list[str]) -> list[Span]:
+    """Spans of `segments` in `text[start:end]`, found with `str.find` from a moving
+    cursor, so offsets are exact even when pysbd's own bookkeeping would drift."""
     spans: list[Span] = []
-    cursor = 0
-    for segment in _segmenter().segment(paragraph):
+    cursor = start
+    for segment in segments:
         piece = segment.strip()
         if not piece:
             continue
-        found = paragraph.find(piece, cursor)
+        found = text.find(piece, cursor, end)
         if found < 0:  # pysbd altered the text: fall back to the rest as one sentence
-            rest = paragraph[cursor:]
-            found, piece = cursor + len(rest) - len(rest.lstrip()), rest.strip()
-            if piece:
-                spans.append(Span(start=start + found, end=start + found + len(piece)))
-            return spans
-        spans.append(Span(start=start + found, end=start + found + len(piece)))
+            return spans + _trimmed(text, cursor, end)
+        spans.append(Span(start=found, end=found + len(piece)))
         cursor = found + len(piece)
+    return spans
+
+
+def _trimmed(text: str, start: int, end: int) -> list[Span]:
+    """`text[start:end]` without surrounding whitespace, unless nothing is left."""
+    piece = text[start:end]
+    first = start + len(piece) - len(piece.lstrip())
+    last = end - (len(piece) - len(piece.rstrip()))
+    return [Span(start=first, end=last)] if first < last else []
+
+
+def _settled(spans: list[Span], start: int, stop: int) -> list[Span]:
+    """The sentences of the window `[start, stop)` that later text cannot change:
+    all but the last (which may run on past the window) and any ending within the
+    margin. Empty when pysbd found no boundary in the window."""
+    settled = spans[:-1]
+    margin = min(_WINDOW_MARGIN, (stop - start) // 4)
+    while len(settled) > 1 and settled[-1].end > stop - margin:
+        settled.pop()
+    return settled
+
+
+def _window(text: str, cursor: int, end: int, segment: Segment) -> tuple[list[Span], int, bool]:
+    """Sentences settled by the window of `text[cursor:end]` starting at `cursor`,
+    where the next window starts, and whether the last sentence runs on into it."""
+    stop = _window_end(text, cursor, end)
+    found = _locate(text, cursor, stop, segment(text[cursor:stop]))
+    if stop == end:
+        return found, end, False
+    settled = _settled(found, cursor, stop)
+    if settled:
+        return settled, found[len(settled)].start, False
+    # no boundary in a whole window (a line of "U.S. "): the sentence goes on
+    return _trimmed(text, cursor, stop), stop, True
+
+
+def split_sentences(
+    text: str, start: int, end: int, segment: Segment = pysbd_segments
+) -> list[Span]:
+    """Sentence spans inside `text[start:end]`, trimmed of whitespace.
+
+    pysbd knows "U.S.", "Gen.", "No.", initials and decimals are not sentence ends.
+    A long paragraph reaches it in bounded windows (see `_WINDOW_CHARS`), each
+    starting at the first sentence the previous one left unsettled, so time stays
+    linear and the sentences are those pysbd finds in the whole paragraph (unless a
+    quotation or parenthesis straddles a window's end).
+
+    Args:
+        text: The whole document.
+        start: First character of the paragraph.
+        end: End of the paragraph (exclusive).
+        segment: The sentence segmenter; pysbd unless a test wraps it.
+    """
+    spans: list[Span] = []
+    cursor, runs_on = start, False
+    while cursor < end:
+        settled, cursor, next_runs_on = _window(text, cursor, end, segment)
+        if runs_on and spans and settled:  # the sentence cut at the last window ends here
+            spans[-1] = Span(start=spans[-1].start, end=settled[0].end)
+            settled = settled[1:]
+        spans += settled
+        runs_on = next_runs_on
     return spans
 
 
@@ -184,32 +290,93 @@ def _cut_chars(text: str, span: Span, max_chars: int) -> list[Span]:
     return pieces
 
 
+@dataclass(frozen=True)
+class _Unit:
+    """A sentence, or a piece of an over-long one: what passages are made of."""
+
+    span: Span
+    tokens: int  # counted on its own, special tokens included
+
+
+def _bounded(text: str, span: Span, tokenizer: TokenCounter, budget: int) -> list[_Unit]:
+    """`span` as units within `budget`, halved at a space until each fits: counted
+    alone, a piece cut inside a word can take more tokens than it had in place."""
+    tokens = tokenizer.count(text[span.start : span.end])
+    if tokens <= budget or span.end - span.start < 2:
+        return [_Unit(span, tokens)]
+    middle = (span.start + span.end) // 2
+    space = text.rfind(" ", span.start + 1, middle)
+    cut = space if space >= 0 else middle
+    halves = _trimmed(text, span.start, cut) + _trimmed(text, cut, span.end)
+    return [unit for half in halves for unit in _bounded(text, half, tokenizer, budget)]
+
+
+def _units(text: str, paragraph: Paragraph, tokenizer: TokenCounter, budget: int) -> list[_Unit]:
+    """The paragraph's sentences, over-long ones cut into pieces within `budget`."""
+    max_chars = budget * _MAX_CHARS_PER_TOKEN
+    units: list[_Unit] = []
+    for sentence in split_sentences(text, paragraph.start, paragraph.end):
+        if sentence.end - sentence.start <= max_chars:
+            tokens = tokenizer.count(text[sentence.start : sentence.end])
+            if tokens <= budget:
+                units.append(_Unit(sentence, tokens))
+                continue
+        for window in _split_long(text, sentence, tokenizer, budget):
+            for piece in _cut_chars(text, window, max_chars):
+                units += _bounded(text, piece, tokenizer, budget)
+    return units
+
+
 def _group(
-    units: list[tuple[Span, int]], budget: int, overlap: int, count: TokenCounterFn
-) -> list[list[Span]]:
-    """Greedy grouping of neighbouring sentences under `budget` tokens, balanced so
-    the last passage of a paragraph is not a stub."""
-    total = sum(tokens for _, tokens in units)
+    units: list[_Unit], budget: int, overlap: int, special_tokens: int
+) -> list[tuple[int, int]]:
+    """Greedy grouping of neighbouring units under `budget`, balanced so the last
+    passage of a paragraph is not a stub; returns `units[first:stop]` ranges.
+
+    A run of units is weighed by the sum of their own token counts, which is its
+    count for a tokenizer that splits at whitespace (WordPiece): re-encoding the
+    growing passage at every sentence made long paragraphs quadratic. Characters / 8
+    bound it too, as `_MAX_CHARS_PER_TOKEN` explains.
+    """
+    sums = list(itertools.accumulate((u.tokens - special_tokens for u in units), initial=0))
+
+    def weight(first: int, stop: int) -> int:
+        chars = units[stop - 1].span.end - units[first].span.start
+        tokens = sums[stop] - sums[first] + special_tokens
+        return max(tokens, math.ceil(chars / _MAX_CHARS_PER_TOKEN))
+
+    total = sum(weight(i, i + 1) for i in range(len(units)))
     target = math.ceil(total / max(math.ceil(total / budget), 1))
-    groups: list[list[Span]] = []
-    current: list[Span] = []
-    for span, _tokens in units:
-        if current and count(current[0].start, span.end) > budget:
-            groups.append(current)
-            current = current[-overlap:] if overlap else []
-            if current and count(current[0].start, span.end) > budget:
-                current = []
-        current.append(span)
-        if count(current[0].start, current[-1].end) >= target:
-            groups.append(current)
-            current = current[-overlap:] if overlap else []
-    if current and (not groups or current[-1] != groups[-1][-1]):
-        groups.append(current)
+    groups: list[tuple[int, int]] = []
+    first = 0  # the passage being filled is units[first:i + 1]
+    for i in range(len(units)):
+        if first < i and weight(first, i + 1) > budget:
+            groups.append((first, i))
+            first = max(i - overlap, first)
+            if first < i and weight(first, i + 1) > budget:
+                first = i
+        if weight(first, i + 1) >= target:
+            groups.append((first, i + 1))
+            first = max(i + 1 - overlap, first)
+    if first < len(units) and (not groups or groups[-1][1] != len(units)):
+        groups.append((first, len(units)))
     return groups
 
 
-class TokenCounterFn(Protocol):
-    def __call__(self, start: int, end: int) -> int: ...
+def _verified(
+    text: str, units: list[_Unit], tokenizer: TokenCounter, budget: int
+) -> list[tuple[list[_Unit], int]]:
+    """`units` as one passage with its exact token count, or as halves when the
+    summed estimate fell short (a tokenizer that merges tokens across units)."""
+    if len(units) == 1:
+        return [(units, units[0].tokens)]
+    tokens = tokenizer.count(text[units[0].span.start : units[-1].span.end])
+    if tokens <= budget:
+        return [(units, tokens)]
+    half = len(units) // 2
+    return _verified(text, units[:half], tokenizer, budget) + _verified(
+        text, units[half:], tokenizer, budget
+    )
 
 
 def chunk_document(
@@ -218,7 +385,7 @@ def chunk_document(
     settings: ChunkingSettings,
     first_id: int = 0,
 ) -> list[Chunk]:
-    """Cut a document into passages.
+    """Cut a document into passages, in time linear in its length.
 
     Args:
         document: The document, text exactly as read from its file.
@@ -232,15 +399,6 @@ def chunk_document(
     """
     text = document.text
     budget = min(settings.max_tokens, tokenizer.max_tokens)
-    max_chars = budget * _MAX_CHARS_PER_TOKEN
-
-    def count(start: int, end: int) -> int:
-        return tokenizer.count(text[start:end])
-
-    def weight(start: int, end: int) -> int:
-        """Tokens, or characters / 8 when larger: bounds a passage both ways."""
-        return max(count(start, end), math.ceil((end - start) / _MAX_CHARS_PER_TOKEN))
-
     chunks: list[Chunk] = []
     paragraphs = split_paragraphs(text)
     # A document of nothing but short lines (a list of names) is all "headings":
@@ -249,26 +407,20 @@ def chunk_document(
     for paragraph in paragraphs:
         if paragraph.is_heading and not keep_headings:
             continue
-        units: list[tuple[Span, int]] = []
-        for sentence in split_sentences(text, paragraph.start, paragraph.end):
-            tokens = count(sentence.start, sentence.end)
-            if tokens <= budget and sentence.end - sentence.start <= max_chars:
-                units.append((sentence, weight(sentence.start, sentence.end)))
-                continue
-            for window in _split_long(text, sentence, tokenizer, budget):
-                for piece in _cut_chars(text, window, max_chars):
-                    units.append((piece, weight(piece.start, piece.end)))
-        for group in _group(units, budget, settings.overlap_sentences, weight):
-            start, end = group[0].start, group[-1].end
-            chunks.append(
-                Chunk(
-                    id=first_id + len(chunks),
-                    source=document.source,
-                    start=start,
-                    end=end,
-                    text=text[start:end],
-                    sentences=group,
-                    tokens=count(start, end),
+        units = _units(text, paragraph, tokenizer, budget)
+        overlap, special = settings.overlap_sentences, tokenizer.special_tokens
+        for first, stop in _group(units, budget, overlap, special):
+            for group, tokens in _verified(text, units[first:stop], tokenizer, budget):
+                start, end = group[0].span.start, group[-1].span.end
+                chunks.append(
+                    Chunk(
+                        id=first_id + len(chunks),
+                        source=document.source,
+                        start=start,
+                        end=end,
+                        text=text[start:end],
+                        sentences=[unit.span for unit in group],
+                        tokens=tokens,
+                    )
                 )
-            )
     return chunks

@@ -1,12 +1,21 @@
 import itertools
+import random
 from pathlib import Path
 
 import pytest
 
-from assistant._chunking import chunk_document, split_paragraphs, split_sentences
+from assistant._chunking import (
+    _WINDOW_CHARS,
+    _WINDOW_PERIODS,
+    chunk_document,
+    pysbd_segments,
+    split_paragraphs,
+    split_sentences,
+)
 from assistant._models import load_tokenizer
 from assistant._settings import DEFAULT_MODEL, ChunkingSettings
 from assistant._sources import load_documents, read_source
+from assistant._types import Chunk, Document, Span
 
 from .conftest import BRIEF, DATA, SOURCES
 
@@ -82,7 +91,7 @@ def test_abbreviations_do_not_end_sentences(text: str, sentences: list[str]) -> 
 
 
 def test_markdown_paragraphs_headings_and_bullets() -> None:
-    document = read_source(DATA / "2023-11-02-quad-foreign-ministers.md", "quad.md")
+    document = read_source(DATA, "2023-11-02-quad-foreign-ministers.md")
     paragraphs = split_paragraphs(document.text)
     texts = [(document.text[p.start : p.end], p.is_heading) for p in paragraphs]
     assert texts[0] == ("# Quad Foreign Ministers Meet in Jakarta", True)
@@ -111,7 +120,7 @@ def test_wrapped_lines_stay_one_paragraph() -> None:
 def test_overlong_sentence_is_cut_into_bounded_windows(tmp_path: Path) -> None:
     words = " ".join(f"word{i}" for i in range(3000))
     (tmp_path / "long.txt").write_text(f"Long Line\n{words}\n")
-    document = read_source(tmp_path / "long.txt", "long.txt")
+    document = read_source(tmp_path, "long.txt")
     settings = ChunkingSettings(max_tokens=64)
     chunks = chunk_document(document, TOKENIZER, settings)
     assert len(chunks) > 20
@@ -127,3 +136,103 @@ def test_sentence_overlap(brief_chunks) -> None:
     shared = [a for a, b in itertools.pairwise(chunks) if b.start < a.end]
     assert shared, "consecutive passages of a paragraph repeat one sentence"
     assert all(brief.text[c.start : c.end] == c.text for c in chunks)
+
+
+# Passages of the brief at the default settings, recorded before sentence splitting
+# was windowed and token counts summed: ordinary documents must cut the same way.
+BRIEF_PASSAGES = [
+    (117, 358), (361, 510), (513, 704), (707, 904), (905, 1313), (1314, 1576),
+    (1577, 1908), (1909, 2115), (2116, 2457), (2458, 2707), (2708, 3126), (3127, 3497),
+    (3498, 3872), (3873, 4221), (4222, 4563), (4564, 4761), (4762, 5015), (5016, 5315),
+    (5316, 5744), (5745, 5912), (5913, 6228), (6229, 6671), (6672, 6869),
+]  # fmt: skip
+
+
+def test_brief_passages_are_unchanged(brief_chunks) -> None:
+    brief, chunks = brief_chunks
+    assert [(c.start, c.end) for c in chunks] == BRIEF_PASSAGES
+    small = chunk_document(brief, TOKENIZER, ChunkingSettings(max_tokens=16))
+    assert len(small) == 127
+    assert (small[0].start, small[0].end, small[-1].start, small[-1].end) == (117, 158, 6796, 6869)
+
+
+def _prose(brief_text: str, size: int) -> str:
+    """About `size` characters of the brief's sentences, shuffled, as one line."""
+    sentences = [
+        brief_text[s.start : s.end]
+        for p in split_paragraphs(brief_text)
+        if not p.is_heading
+        for s in split_sentences(brief_text, p.start, p.end)
+    ]
+    rng = random.Random(15)
+    picked: list[str] = []
+    while sum(map(len, picked)) + len(picked) < size:
+        picked.append(rng.choice(sentences))
+    return " ".join(picked)
+
+
+def _document(text: str) -> Document:
+    return Document(source="long.txt", text=text, sha256="0" * 64, title="long")
+
+
+def _assert_passages_tile(text: str, chunks: list[Chunk], budget: int) -> None:
+    """Within budget, exact offsets, and every non-blank character once, in order."""
+    assert all(c.tokens <= budget and c.tokens == TOKENIZER.count(c.text) for c in chunks)
+    assert all(text[c.start : c.end] == c.text for c in chunks)
+    assert all(a.end <= b.start for a, b in itertools.pairwise(chunks))
+    assert "".join("".join(c.text.split()) for c in chunks) == "".join(text.split())
+
+
+def test_a_200_kb_line_of_abbreviations_is_chunked_within_budget() -> None:
+    text = "U.S. " * 40_000
+    chunks = chunk_document(_document(text), TOKENIZER, ChunkingSettings())
+    _assert_passages_tile(text, chunks, ChunkingSettings().max_tokens)
+
+
+def test_a_1_mb_paragraph_is_chunked_within_budget(brief_text: str) -> None:
+    text = _prose(brief_text, 1_000_000)
+    assert "\n" not in text
+    chunks = chunk_document(_document(text), TOKENIZER, ChunkingSettings())
+    _assert_passages_tile(text, chunks, ChunkingSettings().max_tokens)
+    assert len(chunks) > 1_000
+
+
+class RecordingSegmenter:
+    """pysbd, remembering every text it was handed."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def __call__(self, text: str) -> list[str]:
+        self.texts.append(text)
+        return pysbd_segments(text)
+
+
+def test_pysbd_only_sees_bounded_windows(brief_text: str) -> None:
+    prose = _prose(brief_text, 20_000)
+    text = f"{prose} {'U.S. ' * 4_000} {'x' * 5_000} {prose}"
+    segmenter = RecordingSegmenter()
+    spans = split_sentences(text, 0, len(text), segmenter)
+    assert max(map(len, segmenter.texts)) <= _WINDOW_CHARS
+    assert max(t.count(".") for t in segmenter.texts) <= _WINDOW_PERIODS
+    assert all(text[s.start : s.end] == text[s.start : s.end].strip() for s in spans)
+    assert all(a.end <= b.start for a, b in itertools.pairwise(spans))
+    assert "".join("".join(text[s.start : s.end].split()) for s in spans) == "".join(text.split())
+
+
+def test_an_ordinary_paragraph_reaches_pysbd_whole(brief_text: str) -> None:
+    paragraph = max(split_paragraphs(brief_text), key=lambda p: p.end - p.start)
+    segmenter = RecordingSegmenter()
+    split_sentences(brief_text, paragraph.start, paragraph.end, segmenter)
+    assert segmenter.texts == [brief_text[paragraph.start : paragraph.end]]
+
+
+def test_windows_find_the_sentences_pysbd_finds_whole(brief_text: str) -> None:
+    text = _prose(brief_text, 6 * _WINDOW_CHARS)
+    windowed = [text[s.start : s.end] for s in split_sentences(text, 0, len(text))]
+    assert windowed == [s.strip() for s in pysbd_segments(text) if s.strip()]
+
+
+def test_a_run_on_line_stays_one_sentence() -> None:
+    text = "U.S. " * 2_000
+    assert split_sentences(text, 0, len(text)) == [Span(start=0, end=len(text) - 1)]
