@@ -12,6 +12,7 @@ import functools
 import itertools
 import math
 import re
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,6 +22,7 @@ from ._settings import ChunkingSettings
 from ._types import Chunk, Document, Span
 
 __all__ = [
+    "ChunkingTimeoutError",
     "Segment",
     "TokenCounter",
     "chunk_document",
@@ -379,11 +381,17 @@ def _verified(
     )
 
 
+class ChunkingTimeoutError(ValueError):
+    """A document took longer to cut than its deadline allows."""
+
+
 def chunk_document(
     document: Document,
     tokenizer: TokenCounter,
     settings: ChunkingSettings,
     first_id: int = 0,
+    *,
+    deadline: float | None = None,
 ) -> list[Chunk]:
     """Cut a document into passages, in time linear in its length.
 
@@ -392,10 +400,14 @@ def chunk_document(
         tokenizer: Counts tokens with the embedding model's own tokenizer.
         settings: Token bound and sentence overlap.
         first_id: Id of the first passage (ids are rows of the vector index).
+        deadline: A `time.monotonic()` value; past it the document is given up.
 
     Returns:
         Passages in document order; headings stand alone and are not passages
         (unless the document is nothing but heading-like lines).
+
+    Raises:
+        ChunkingTimeoutError: `deadline` passed (checked between paragraphs).
     """
     text = document.text
     budget = min(settings.max_tokens, tokenizer.max_tokens)
@@ -407,6 +419,8 @@ def chunk_document(
     for paragraph in paragraphs:
         if paragraph.is_heading and not keep_headings:
             continue
+        if deadline is not None and time.monotonic() > deadline:
+            raise ChunkingTimeoutError(f"chunking stopped at character {paragraph.start:,}")
         units = _units(text, paragraph, tokenizer, budget)
         overlap, special = settings.overlap_sentences, tokenizer.special_tokens
         for first, stop in _group(units, budget, overlap, special):

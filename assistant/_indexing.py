@@ -13,10 +13,10 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
-from ._chunking import chunk_document
+from ._chunking import ChunkingTimeoutError, chunk_document
 from ._embedding import Embedder, load_embedder
 from ._errors import IndexMissingError, SourcesError, UnusableIndexError
-from ._models import ModelTokenizer, load_tokenizer
+from ._models import load_tokenizer
 from ._pooling import encode_with_spans
 from ._query_encoder import encoder_damage, prepare_query_encoder
 from ._settings import Settings
@@ -34,7 +34,15 @@ from ._storage import (
     write_generation,
 )
 from ._store import VectorIndex, choose_index_type
-from ._types import FORMAT_VERSION, BuildReport, Chunk, Document, DocumentRecord, Manifest
+from ._types import (
+    FORMAT_VERSION,
+    BuildReport,
+    Chunk,
+    Document,
+    DocumentRecord,
+    Manifest,
+    SkippedSource,
+)
 
 __all__ = ["build_index"]
 
@@ -112,20 +120,20 @@ def build_index(
             full_rebuild_reason=reason,
             skipped=skipped,
         )
-        fresh: list[Document] = []
-        for document in documents:
-            record = old.get(document.source)
-            if record is None:
-                report.added.append(document.source)
-                fresh.append(document)
-            elif record.sha256 != document.sha256:
-                report.changed.append(document.source)
-                fresh.append(document)
-            else:
-                report.unchanged.append(document.source)
-        current = {d.source for d in documents}
-        report.removed = sorted(source for source in old if source not in current)
-
+        new_chunks, too_slow = _chunk_all(
+            [d for d in documents if d.source not in old or old[d.source].sha256 != d.sha256],
+            settings,
+            progress,
+        )
+        if too_slow:
+            report.skipped = sorted(report.skipped + too_slow, key=lambda s: s.source)
+            slow = {item.source for item in too_slow}
+            documents = [d for d in documents if d.source not in slow]
+            if not documents:
+                raise SourcesError(
+                    f"no document of {settings.sources_dir} could be chunked in time"
+                )
+        fresh = _classify(documents, old, report)
         damage = encoder_damage(previous) if previous is not None else None
         if damage is not None:
             report.full_rebuild_reason = damage
@@ -136,8 +144,6 @@ def build_index(
             report.seconds = time.perf_counter() - started
             return report
 
-        tokenizer = load_tokenizer(settings.model)
-        new_chunks = _chunk_all(fresh, tokenizer, settings, progress)
         generation = new_generation_id()
         staging = settings.index_dir / GENERATIONS / f"{TEMP_PREFIX}{generation}-export"
         try:
@@ -214,19 +220,53 @@ def _prepare_folder(index_dir: Path) -> None:
         raise write_error(exc, "(not started)") from None
 
 
+def _classify(
+    documents: list[Document], old: dict[str, DocumentRecord], report: BuildReport
+) -> list[Document]:
+    """Fill the report's added / changed / unchanged / removed; return the documents
+    to embed (new or changed by content hash)."""
+    fresh: list[Document] = []
+    for document in documents:
+        record = old.get(document.source)
+        if record is None:
+            report.added.append(document.source)
+            fresh.append(document)
+        elif record.sha256 != document.sha256:
+            report.changed.append(document.source)
+            fresh.append(document)
+        else:
+            report.unchanged.append(document.source)
+    current = {d.source for d in documents}
+    report.removed = sorted(source for source in old if source not in current)
+    return fresh
+
+
 def _chunk_all(
-    documents: list[Document], tokenizer: ModelTokenizer, settings: Settings, progress: bool
-) -> dict[str, list[Chunk]]:
-    """Passages of every document, with a progress bar over their characters."""
+    documents: list[Document], settings: Settings, progress: bool
+) -> tuple[dict[str, list[Chunk]], list[SkippedSource]]:
+    """Passages of every document, with a progress bar over their characters; a
+    document that takes longer than the per-file limit is skipped with the reason."""
     chunks: dict[str, list[Chunk]] = {}
+    skipped: list[SkippedSource] = []
+    if not documents:
+        return chunks, skipped
+    tokenizer = load_tokenizer(settings.model)
+    limit = settings.ingest.max_seconds_per_file
     total = sum(len(d.text) for d in documents)
     with tqdm(
         total=total, desc="chunking", unit="char", unit_scale=True, disable=not progress
     ) as bar:
         for document in documents:
-            chunks[document.source] = chunk_document(document, tokenizer, settings.chunking)
+            try:
+                chunks[document.source] = chunk_document(
+                    document, tokenizer, settings.chunking, deadline=time.monotonic() + limit
+                )
+            except ChunkingTimeoutError as exc:
+                reason = f"{exc} after {limit:g} s (ASSISTANT_MAX_SECONDS_PER_FILE)"
+                skipped.append(SkippedSource(source=document.source, reason=reason))
+                logger.warning("skipped %s: %s", document.source, reason)
             bar.update(len(document.text))
-    return chunks
+    return chunks, skipped
 
 
 def _assemble(

@@ -59,6 +59,13 @@ class IngestSettings(BaseModel):
         "(ASSISTANT_MAX_PARAGRAPH_CHARS).",
     )
 
+    max_seconds_per_file: float = Field(
+        default=120.0,
+        gt=0,
+        description="A file whose passages take longer to cut is skipped "
+        "(ASSISTANT_MAX_SECONDS_PER_FILE); chunking is linear, about 3 s per MB here.",
+    )
+
     @property
     def max_file_bytes(self) -> int:
         return int(self.max_file_mb * 1_000_000)
@@ -206,6 +213,7 @@ ENVIRONMENT: dict[str, tuple[str | None, str]] = {
     "ASSISTANT_FUSION": ("retrieval", "fusion"),
     "ASSISTANT_MAX_FILE_MB": ("ingest", "max_file_mb"),
     "ASSISTANT_MAX_PARAGRAPH_CHARS": ("ingest", "max_paragraph_chars"),
+    "ASSISTANT_MAX_SECONDS_PER_FILE": ("ingest", "max_seconds_per_file"),
 }
 
 

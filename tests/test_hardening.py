@@ -630,3 +630,18 @@ def test_files_past_the_size_bounds_are_skipped_with_the_reason(
     documents, skipped = load_documents(sources, limits=Settings.from_env().ingest)
     assert [d.source for d in documents] == [BRIEF]
     assert "100,000-character paragraph limit" in skipped[0].reason
+
+
+def test_a_file_that_takes_too_long_to_chunk_is_skipped_and_the_rest_indexed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedder
+) -> None:
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    # One paragraph is always cut (the deadline is checked between paragraphs).
+    (sources / "short.txt").write_text("The alliance met in Tokyo.\n")
+    (sources / "long.txt").write_text("The alliance met again today.\n\n" * 20_000)
+    monkeypatch.setenv("ASSISTANT_MAX_SECONDS_PER_FILE", "0.001")
+    report = build_index(sources, tmp_path / "index", embedder=embedder)
+    assert report.added == ["short.txt"]
+    assert [s.source for s in report.skipped] == ["long.txt"]
+    assert "(ASSISTANT_MAX_SECONDS_PER_FILE)" in report.skipped[0].reason
