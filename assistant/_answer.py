@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from ._ranking import is_near_duplicate, word_set
-from ._retrieval import Signals, search
+from ._retrieval import Signals, resolve_settings, search
 from ._settings import AnswerSettings, Settings
 from ._types import Answer, Citation
 
@@ -92,14 +92,18 @@ def ask(
     *,
     index_dir: str | os.PathLike[str] | None = None,
     generator: Generator | None = None,
+    settings: Settings | None = None,
 ) -> Answer:
     """Answer `question` from the sources, citing the excerpts it rests on.
 
     Args:
         question: A question in natural language.
         k: Excerpts to retrieve and cite at most.
-        index_dir: Index folder (default `./index` or `ASSISTANT_INDEX`).
+        index_dir: Index folder (default `./index` or `ASSISTANT_INDEX`); when
+            given together with `settings`, it wins over `settings.index_dir`.
         generator: Writes the answer; defaults to `ExtractiveGenerator`.
+        settings: Use these settings (retrieval and answer sections included)
+            instead of `Settings.from_env()`; no `ASSISTANT_*` variable is read then.
 
     Returns:
         The answer. When the sources do not cover the question, `abstained` is True,
@@ -110,7 +114,7 @@ def ask(
         QuestionError, IndexMissingError, IndexMismatchError, IndexCorruptError:
             As `retrieve`.
     """
-    settings = Settings.from_env(index_dir=index_dir)
+    settings = resolve_settings(settings, index_dir)
     result = search(question, k, settings)
     score = relevance(result.signals, settings.answer)
     if score < settings.answer.abstain_below or not result.citations:

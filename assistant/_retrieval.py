@@ -25,7 +25,15 @@ from ._settings import RetrievalSettings, Settings
 from ._storage import POINTER, Generation, current_generation, read_generation
 from ._types import Citation, Span
 
-__all__ = ["SearchResult", "Signals", "clean_question", "load_searcher", "retrieve", "search"]
+__all__ = [
+    "SearchResult",
+    "Signals",
+    "clean_question",
+    "load_searcher",
+    "resolve_settings",
+    "retrieve",
+    "search",
+]
 
 
 def clean_question(question: object, max_chars: int) -> str:
@@ -345,11 +353,24 @@ def _cite(
     )
 
 
+def resolve_settings(
+    settings: Settings | None, index_dir: str | os.PathLike[str] | None
+) -> Settings:
+    """The settings a query runs with: `settings` when given, else `Settings.from_env()`;
+    an `index_dir` argument overrides the folder in either case."""
+    if settings is None:
+        return Settings.from_env(index_dir=index_dir)
+    if index_dir is not None:
+        return settings.model_copy(update={"index_dir": Path(index_dir)})
+    return settings
+
+
 def retrieve(
     question: str,
     k: int = 5,
     *,
     index_dir: str | os.PathLike[str] | None = None,
+    settings: Settings | None = None,
 ) -> list[Citation]:
     """The `k` passages that best answer `question`, as cited excerpts.
 
@@ -360,7 +381,10 @@ def retrieve(
         question: A question in natural language.
         k: How many excerpts at most (fewer if the index holds fewer passages;
             never more than 100).
-        index_dir: Index folder (default `./index` or `ASSISTANT_INDEX`).
+        index_dir: Index folder (default `./index` or `ASSISTANT_INDEX`); when
+            given together with `settings`, it wins over `settings.index_dir`.
+        settings: Use these settings instead of `Settings.from_env()` (no
+            `ASSISTANT_*` variable is read then), e.g. another `retrieval.fusion`.
 
     Returns:
         Excerpts best first, each with source, title, date, text and offsets such
@@ -372,4 +396,4 @@ def retrieve(
         IndexMismatchError: The index was built with another model.
         IndexCorruptError: An index file fails its checksum.
     """
-    return search(question, k, Settings.from_env(index_dir=index_dir)).citations
+    return search(question, k, resolve_settings(settings, index_dir)).citations

@@ -76,9 +76,22 @@ def _parser() -> argparse.ArgumentParser:
         help="rebuild once the folder has been quiet this long (default 500)",
     )
 
-    evaluate = commands.add_parser("eval", help="measure retrieval on a JSONL question file")
+    evaluate = commands.add_parser(
+        "eval", help="measure retrieval and abstention on JSONL questions and/or dialogues"
+    )
     _add_folders(evaluate)
-    evaluate.add_argument("file", help="JSONL lines with question, evidence, kind")
+    evaluate.add_argument(
+        "file", nargs="?", help="JSONL lines with id, question, source, evidence, kind, split"
+    )
+    evaluate.add_argument(
+        "--dialogues", metavar="FILE", help="JSONL dialogues, asked turn by turn as in the chat"
+    )
+    evaluate.add_argument(
+        "--split",
+        choices=("dev", "heldout", "all"),
+        default="all",
+        help="only the questions and dialogues of this split (default all)",
+    )
     evaluate.add_argument("-k", type=int, default=5, metavar="N", help="excerpts per question")
     evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
@@ -118,7 +131,7 @@ def format_citation(citation: Citation, width: int = 100) -> str:
 def _run(args: argparse.Namespace) -> int:
     # Imported here so `assistant --help` and argument errors stay instant.
     from ._answer import ask
-    from ._evaluation import evaluate, load_eval_items
+    from ._evaluation import run_eval
     from ._indexing import build_index
 
     if args.command == "build":
@@ -150,8 +163,16 @@ def _run(args: argparse.Namespace) -> int:
             print("\nRelated, but not an answer:\n" if answer.abstained else "")
             print("\n\n".join(format_citation(c) for c in answer.citations))
         return 0
-    evaluation = evaluate(load_eval_items(args.file), k=args.k, index_dir=index_dir)
-    print(evaluation.model_dump_json(indent=2) if args.json else evaluation.table())
+    print(
+        run_eval(
+            args.file,
+            dialogues=args.dialogues,
+            split=args.split,
+            k=args.k,
+            as_json=args.json,
+            settings=settings,
+        )
+    )
     return 0
 
 

@@ -1,147 +1,440 @@
-"""Answer quality on an evaluation set: this project against the usual stacks.
+"""Answer quality on an evaluation corpus: this project against plain baselines,
+every row through the same answer layer.
 
-Rows, all with the same embedding model and the same questions:
-- this project: BM25 + dense, convex fusion plus phrase and answer-type bonuses,
-  near-duplicate removal, sentence highlights, abstention (`ask()`);
-- RRF, dense only, BM25 only: the same pipeline with another ranking;
-- the common RAG default: LangChain's `RecursiveCharacterTextSplitter` (1000
-  characters, 200 overlap) embedded into a FAISS `IndexFlatL2`, top-k chunks
-  returned as they are (what `FAISS.from_documents` + `similarity_search` give);
-  it has no highlight and never abstains.
+Default corpus: `benchmarks/data/alliance` (28 documents, 105 questions of six
+kinds, 24 dialogues, each split into dev and held-out). Rows, all with the same
+embedding model, the same questions and the same k:
 
-Run: `make bench` or `python -m benchmarks.quality [--eval FILE] [--sources DIR] [-k N]`.
-Prints a Markdown table; nothing here is timed.
+- this project: `ask()` with the default settings (BM25 + dense, convex fusion
+  plus phrase and answer-type bonuses, near-duplicate removal, sentence
+  highlights, abstention);
+- the same pipeline with one ranking changed, passed as `ask(..., settings=)`
+  with another `retrieval.fusion` (never through `os.environ`): dense only,
+  BM25 only, RRF;
+- plain baselines over fixed character chunks of the same documents: dense
+  (exact cosine), BM25 (bm25s with Snowball stems and its English stopwords) and
+  RRF of both (the project's `fuse_rrf`, k=60, over each ranking's top 100),
+  all over 400-character windows overlapping by 80 (cut at whitespace); and the
+  common RAG default, LangChain's `RecursiveCharacterTextSplitter` (1000
+  characters, 200 overlap) with exact dense search (what `FAISS.from_documents`
+  + `similarity_search` return: L2 on unit vectors ranks as cosine does).
+
+The answer layer. Baseline rows turn their top-k chunks into `Citation`s and then
+apply `ask()`'s own composition: the relevance signal (`_answer.relevance`: best
+passage cosine + coverage weight × IDF-weighted share of the question's terms the
+corpus knows) against the same `abstain_below`, then `ExtractiveGenerator` +
+`verify`. The signals are computed over the baseline's own chunks (its vectors,
+a `LexicalIndex` of its chunk texts), so abstention is measured for every row;
+note that `abstain_below` was fitted on the project's ~96-token passages, and
+longer chunks give other cosines. Baselines mark no sentence, so highlight@1 is
+n/a for them (and their composed text is empty: there is no highlight to
+extract; no figure here reads the text). Like `ask()`, an abstaining row keeps
+only its top 3 excerpts, so a false abstention can also cost hit@5.
+
+Dialogues are asked turn by turn, each turn resolved against the previous
+turn's query with `resolve_followup`, as the chat UI does (the same for every row).
+
+Run: `make bench` or `python -m benchmarks.quality [--eval FILE --sources DIR]
+[--dialogues FILE] [-k N] [--json OUT]`. Prints Markdown tables; nothing is timed.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import json
+import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-import faiss
+import bm25s
 import numpy as np
+import numpy.typing as npt
+import Stemmer
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from assistant import ask, build_index
-from assistant._embedding import load_embedder
-from assistant._evaluation import Answerer, EvalReport, evaluate, load_eval_items
+from assistant._answer import ABSTAIN_MESSAGE, ExtractiveGenerator, relevance, verify
+from assistant._embedding import Embedder, load_embedder
+from assistant._evaluation import (
+    Answerer,
+    DialogueReport,
+    EvalReport,
+    TableRow,
+    dialogue_markdown_table,
+    evaluate,
+    evaluate_dialogues,
+    load_dialogues,
+    load_eval_items,
+    markdown_table,
+)
+from assistant._lexical import LexicalIndex, content_terms
+from assistant._ranking import fuse_rrf
+from assistant._retrieval import Signals, _term_weights, _weighted_share, clean_question
 from assistant._settings import Settings
 from assistant._sources import load_documents
-from assistant._types import Answer, Citation
+from assistant._storage import read_generation
+from assistant._types import Answer, Citation, Document
 
-DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev_qa.jsonl"
+ALLIANCE = Path(__file__).resolve().parent / "data" / "alliance"
+#: Candidates each ranking hands to RRF in the baselines (the project's default too).
+POOL = 100
 
-
-@contextmanager
-def _fusion(name: str) -> Iterator[None]:
-    """Run `ask()` with `ASSISTANT_FUSION=name` (restored afterwards)."""
-    before = os.environ.get("ASSISTANT_FUSION")
-    os.environ["ASSISTANT_FUSION"] = name
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("ASSISTANT_FUSION", None)
-        else:
-            os.environ["ASSISTANT_FUSION"] = before
+# --- plain baselines ----------------------------------------------------------------
 
 
-class LangChainDefault:
-    """Fixed 1000/200 character chunks, same model, exact L2 search, no extras."""
+@dataclass(frozen=True)
+class Piece:
+    """A chunk of a baseline: `document.text[start:start + len(text)] == text`."""
 
-    def __init__(self, sources_dir: Path, model: str) -> None:
-        splitter = RecursiveCharacterTextSplitter(
-            chunk_size=1000, chunk_overlap=200, add_start_index=True
-        )
-        self.chunks: list[tuple[str, str, int]] = []
-        documents, _skipped = load_documents(sources_dir)
-        for document in documents:
-            for piece in splitter.create_documents([document.text]):
-                self.chunks.append(
-                    (document.source, piece.page_content, int(piece.metadata["start_index"]))
-                )
-        self.embedder = load_embedder(model)
-        vectors = self.embedder.encode_passages([text for _, text, _ in self.chunks])
-        self.index = faiss.IndexFlatL2(vectors.shape[1])
-        self.index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    document: Document
+    start: int
+    text: str
+
+
+def fixed_windows(text: str, size: int = 400, overlap: int = 80) -> list[tuple[int, int]]:
+    """`(start, end)` windows of at most `size` characters, each starting about
+    `overlap` characters before the previous one ended; both ends moved to
+    whitespace so no word is cut (unless a word is longer than half a window)."""
+    spans: list[tuple[int, int]] = []
+    last = len(text.rstrip())
+    start = _skip_space(text, 0)
+    while start < last:
+        end = min(start + size, len(text))
+        if end < len(text) and not text[end].isspace():
+            cut = end
+            while cut > start + size // 2 and not text[cut - 1].isspace():
+                cut -= 1
+            if cut > start + size // 2:
+                end = cut
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        spans.append((start, end))
+        if end >= last:
+            break
+        following = max(end - overlap, start + 1)
+        while following < end and not text[following - 1].isspace():
+            following += 1
+        start = _skip_space(text, following)
+    return spans
+
+
+def _skip_space(text: str, i: int) -> int:
+    while i < len(text) and text[i].isspace():
+        i += 1
+    return i
+
+
+def fixed_pieces(documents: Sequence[Document], size: int, overlap: int) -> list[Piece]:
+    return [
+        Piece(d, start, d.text[start:end])
+        for d in documents
+        for start, end in fixed_windows(d.text, size, overlap)
+    ]
+
+
+def langchain_pieces(documents: Sequence[Document]) -> list[Piece]:
+    """LangChain's default splitter: recursive on paragraphs, lines, words; 1000/200."""
+    splitter = RecursiveCharacterTextSplitter(
+        chunk_size=1000, chunk_overlap=200, add_start_index=True
+    )
+    pieces = []
+    for document in documents:
+        for piece in splitter.create_documents([document.text]):
+            start = int(piece.metadata["start_index"])
+            assert document.text[start : start + len(piece.page_content)] == piece.page_content
+            pieces.append(Piece(document, start, piece.page_content))
+    return pieces
+
+
+Method = Literal["dense", "bm25", "rrf"]
+
+
+@dataclass
+class ChunkCorpus:
+    """One chunking of the documents: vectors, a plain bm25s index and, for the
+    answer layer's coverage signal only, the project's `LexicalIndex`."""
+
+    name: str
+    pieces: list[Piece]
+    embedder: Embedder
+    vectors: npt.NDArray[np.float32] = field(init=False)
+    bm25: bm25s.BM25 = field(init=False)
+    lexical: LexicalIndex = field(init=False)
+
+    def __post_init__(self) -> None:
+        texts = [p.text for p in self.pieces]
+        self.vectors = self.embedder.encode_passages(texts)
+        self._stemmer = Stemmer.Stemmer("english")
+        tokens = bm25s.tokenize(texts, stopwords="en", stemmer=self._stemmer, show_progress=False)
+        self.bm25 = bm25s.BM25()
+        self.bm25.index(tokens, show_progress=False)
+        self.lexical = LexicalIndex(texts)
+
+    def dense(self, query: npt.NDArray[np.float32]) -> list[tuple[int, float]]:
+        scores = self.vectors @ query
+        order = np.argsort(-scores, kind="stable")[:POOL]
+        return [(int(i), float(scores[i])) for i in order]
+
+    def bm25_ranking(self, question: str) -> list[tuple[int, float]]:
+        tokens = bm25s.tokenize(
+            question, stopwords="en", stemmer=self._stemmer, return_ids=False, show_progress=False
+        )[0]
+        known = [t for t in tokens if t in self.bm25.vocab_dict]
+        if not known:
+            return []
+        scores = np.asarray(self.bm25.get_scores(known), dtype=np.float64)
+        order = np.argsort(-scores, kind="stable")[:POOL]
+        return [(int(i), float(scores[i])) for i in order if scores[i] > 0]
+
+
+class ChunkBaseline:
+    """A plain retriever over a `ChunkCorpus`, answered through `ask()`'s answer
+    layer (an `Answerer`)."""
+
+    def __init__(self, corpus: ChunkCorpus, method: Method, settings: Settings) -> None:
+        self.corpus, self.method, self.settings = corpus, method, settings
 
     def __call__(self, question: str, k: int) -> Answer:
-        query = self.embedder.encode_query(question).reshape(1, -1).astype(np.float32)
-        distances, ids = self.index.search(query, min(k, len(self.chunks)))
-        citations = [
-            Citation(
-                rank=rank,
-                score=-float(distance),
-                source=self.chunks[i][0],
-                title=self.chunks[i][0],
-                text=self.chunks[i][1],
-                start=self.chunks[i][2],
-                end=self.chunks[i][2] + len(self.chunks[i][1]),
-                chunk_id=int(i),
-                generation="langchain-default",
-            )
-            for rank, (i, distance) in enumerate(zip(ids[0], distances[0], strict=True), 1)
-            if i >= 0
-        ]
-        return Answer(
-            question=question, text="", citations=citations, abstained=False, relevance=1.0
+        text = clean_question(question, self.settings.max_question_chars)
+        query = self.corpus.embedder.encode_query(text)
+        dense = self.corpus.dense(query)
+        if self.method == "dense":
+            ranked = dense
+        elif self.method == "bm25":
+            ranked = self.corpus.bm25_ranking(text)
+        else:
+            bm25 = self.corpus.bm25_ranking(text)
+            ranked = fuse_rrf([[i for i, _ in dense], [i for i, _ in bm25]])
+        citations = [self._cite(rank, i, score) for rank, (i, score) in enumerate(ranked[:k], 1)]
+        terms = content_terms(text)
+        weights = _term_weights(terms, self.corpus.lexical)
+        top_terms = set(content_terms(citations[0].text)) if citations else set()
+        signals = Signals(
+            dense_top=dense[0][1] if dense else 0.0,
+            coverage=_weighted_share(weights, set(self.corpus.lexical.known_terms(terms))),
+            top_overlap=_weighted_share(weights, top_terms),
+            terms=len(terms),
+        )
+        return answer_layer(text, citations, signals, self.settings)
+
+    def _cite(self, rank: int, i: int, score: float) -> Citation:
+        piece = self.corpus.pieces[i]
+        return Citation(
+            rank=rank,
+            score=score,
+            source=piece.document.source,
+            title=piece.document.title,
+            date=piece.document.date,
+            series=piece.document.series,
+            text=piece.text,
+            start=piece.start,
+            end=piece.start + len(piece.text),
+            chunk_id=i,
+            generation=self.corpus.name,
         )
 
 
-def _row(name: str, report: EvalReport) -> str:
-    abstention = f"{report.off_topic_abstained}/{report.off_topic} off-topic, "
-    abstention += f"{report.false_abstentions}/{report.answerable} false"
-    return (
-        f"| {name} | {report.hit_at[1]:.3f} | {report.hit_at.get(3, 0.0):.3f} | "
-        f"{report.mrr:.3f} | {report.mean_top3_chars:.0f} | {report.highlight_at_1:.3f} | "
-        f"{abstention} |"
+def answer_layer(
+    question: str, citations: list[Citation], signals: Signals, settings: Settings
+) -> Answer:
+    """`ask()`'s composition after `search()`, step for step."""
+    score = relevance(signals, settings.answer)
+    if score < settings.answer.abstain_below or not citations:
+        return Answer(
+            question=question,
+            text=ABSTAIN_MESSAGE,
+            citations=citations[:3],
+            abstained=True,
+            relevance=score,
+        )
+    writer = ExtractiveGenerator(settings.answer)
+    text = verify(writer.generate(question, citations), citations)
+    if not text:
+        text = verify(writer.generate(question, citations[:1]), citations)
+    return Answer(
+        question=question, text=text, citations=citations, abstained=False, relevance=score
     )
 
 
+# --- the run ------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    name: str
+    answerer: Answerer
+    highlights: bool = True
+    questions: EvalReport | None = None
+    dialogues: DialogueReport | None = None
+
+
+def _with_fusion(settings: Settings, fusion: str) -> Settings:
+    retrieval = settings.retrieval.model_copy(update={"fusion": fusion})
+    return settings.model_copy(update={"retrieval": retrieval})
+
+
+def _project(settings: Settings) -> Answerer:
+    return lambda question, k: ask(question, k, settings=settings)
+
+
+#: Held-out targets of issue #11, checked on the project row.
+TARGETS = "hit@1 ≥ 0.85, hit@3 ≥ 0.95, doc@1 ≥ 0.95, off-topic all abstained, near-topic ≥ 2/3"
+
+
+def _targets(report: EvalReport, split: str) -> str:
+    m = report.group(split=split)
+    if m is None or not m.answerable:
+        return ""
+    checks = [
+        ("hit@1", f"{m.hit_at.get(1, 0.0):.3f}", m.hit_at.get(1, 0.0) >= 0.85),
+        ("hit@3", f"{m.hit_at.get(3, 0.0):.3f}", m.hit_at.get(3, 0.0) >= 0.95),
+        ("doc@1", f"{m.doc_at_1:.3f}", m.doc_at_1 >= 0.95),
+        (
+            "off-topic abstained",
+            f"{m.off_topic_abstained}/{m.off_topic}",
+            m.off_topic_abstained == m.off_topic,
+        ),
+        (
+            "near-topic abstained",
+            f"{m.near_topic_abstained}/{m.near_topic}",
+            3 * m.near_topic_abstained >= 2 * m.near_topic,
+        ),
+        (
+            "false abstentions",
+            f"{m.false_abstentions}/{m.answerable}",
+            m.false_abstentions <= 0.02 * m.answerable,
+        ),
+    ]
+    cells = ", ".join(f"{name} {value} {'met' if ok else 'NOT met'}" for name, value, ok in checks)
+    return f"Targets ({split}, this project): {cells}."
+
+
+def render(rows: Sequence[Row], header: str) -> str:
+    first = rows[0].questions
+    assert first is not None
+    splits: list[str | None] = [*first.by_split] or [None]
+    kinds = [kind for kind in first.by_kind if kind not in ("off_topic", "near_topic")]
+    answerable_columns = ("n", "hit@1", "hit@3", "mrr", "doc@1", "chars", "highlight@1", "false")
+    out = [header]
+    for split in splits:
+        title = f"{split} split" if split else "all questions"
+        out += ["", f"## {title}", "", "### every question (abstention columns: off/near-topic)"]
+        out += ["", markdown_table(_rows(rows, split, None))]
+        for kind in kinds:
+            out += ["", f"### {kind}", ""]
+            out.append(markdown_table(_rows(rows, split, kind), columns=answerable_columns))
+        if split == "heldout":
+            out += ["", _targets(first, split)]
+    if any(row.dialogues is not None for row in rows):
+        dialogue_splits: list[str | None] = [None]
+        dialogue_splits += [*(rows[0].dialogues.by_split if rows[0].dialogues else {})]
+        for part in dialogue_splits:
+            title = f"{part} split" if part else "both splits"
+            table = [
+                (row.name, row.dialogues.by_split.get(part) if part else row.dialogues)
+                for row in rows
+                if row.dialogues is not None
+            ]
+            out += ["", f"## dialogues, {title} (evidence in the top 3)", ""]
+            out.append(dialogue_markdown_table(table))
+    return "\n".join(out)
+
+
+def _rows(rows: Sequence[Row], split: str | None, kind: str | None) -> list[TableRow]:
+    missing = frozenset({"highlight@1"})
+    return [
+        TableRow(
+            row.name,
+            row.questions.group(split=split, kind=kind) if row.questions else None,
+            frozenset() if row.highlights else missing,
+        )
+        for row in rows
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--eval", type=Path, default=DEFAULT_EVAL, help="JSONL questions")
-    parser.add_argument("--sources", type=Path, default=Path("sources"), help="documents")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument(
+        "--eval", type=Path, help="JSONL questions (default: the alliance set's questions.jsonl)"
+    )
+    parser.add_argument(
+        "--sources", type=Path, help="documents (default: the alliance set's sources/)"
+    )
+    parser.add_argument(
+        "--dialogues",
+        type=Path,
+        help="JSONL dialogues (default: the alliance set's, unless --eval is given)",
+    )
     parser.add_argument("-k", type=int, default=5, help="excerpts per question")
+    parser.add_argument("--json", type=Path, metavar="OUT", help="write every figure here")
     args = parser.parse_args(argv)
-    items = load_eval_items(args.eval)
-    model = Settings.from_env().model
+    questions_file = args.eval or ALLIANCE / "questions.jsonl"
+    sources = args.sources or ALLIANCE / "sources"
+    dialogues_file = args.dialogues or (None if args.eval else ALLIANCE / "dialogues.jsonl")
+    items = load_eval_items(questions_file)
+    dialogues = load_dialogues(dialogues_file) if dialogues_file else []
 
     with tempfile.TemporaryDirectory(prefix="quality-") as scratch:
         index_dir = Path(scratch) / "index"
-        build_index(args.sources, index_dir)
-
-        def ours(question: str, k: int) -> Answer:
-            return ask(question, k, index_dir=index_dir)
-
-        rows: list[tuple[str, str, Answerer]] = [
-            ("this project (hybrid: convex + phrase + answer type)", "convex", ours),
-            ("same pipeline, RRF fusion", "rrf", ours),
-            ("same pipeline, dense only", "dense", ours),
-            ("same pipeline, BM25 only", "lexical", ours),
+        build_index(sources, index_dir)
+        # Folders and model as the build saw them; the ranking is set per row.
+        base = Settings.from_env(sources, index_dir)
+        passages = read_generation(index_dir).manifest.chunk_count
+        documents, _skipped = load_documents(sources, limits=base.ingest)
+        embedder = load_embedder(base.model)
+        windows = ChunkCorpus("fixed-400-80", fixed_pieces(documents, 400, 80), embedder)
+        langchain = ChunkCorpus("langchain-1000-200", langchain_pieces(documents), embedder)
+        rows = [
+            Row(
+                "this project (convex + phrase + answer type)",
+                _project(_with_fusion(base, "convex")),
+            ),
+            Row("project, dense only", _project(_with_fusion(base, "dense"))),
+            Row("project, BM25 only", _project(_with_fusion(base, "lexical"))),
+            Row("project, RRF", _project(_with_fusion(base, "rrf"))),
+            Row("plain dense, 400/80 chars", ChunkBaseline(windows, "dense", base), False),
+            Row("plain BM25, 400/80 chars", ChunkBaseline(windows, "bm25", base), False),
+            Row("plain RRF, 400/80 chars", ChunkBaseline(windows, "rrf", base), False),
+            Row(
+                "LangChain default, 1000/200 dense", ChunkBaseline(langchain, "dense", base), False
+            ),
         ]
-        lines = [
-            f"{len(items)} questions from {args.eval.name}, k={args.k}, model {model}",
-            "",
-            "| system | hit@1 | hit@3 | MRR | mean top-3 excerpt (chars) | highlight@1 "
-            "| abstention |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for name, fusion, answerer in rows:
-            with _fusion(fusion):
-                lines.append(_row(name, evaluate(items, k=args.k, answerer=answerer)))
-        baseline = LangChainDefault(args.sources, model)
-        lines.append(
-            _row(
-                "LangChain default: 1000/200 char chunks, FAISS IndexFlatL2",
-                evaluate(items, k=args.k, answerer=baseline),
-            )
-        )
-    print("\n".join(lines))
+        for row in rows:
+            row.questions = evaluate(items, k=args.k, answerer=row.answerer)
+            if dialogues:
+                row.dialogues = evaluate_dialogues(dialogues, k=args.k, answerer=row.answerer)
+
+    header = (
+        f"# Quality: {len(items)} questions from {questions_file.name}"
+        + (f", {len(dialogues)} dialogues" if dialogues else "")
+        + f"; {len(documents)} documents in {sources}; k={args.k}; model {base.model}\n\n"
+        f"Chunks: project {passages} passages; 400/80 windows {len(windows.pieces)}; "
+        f"LangChain 1000/200 {len(langchain.pieces)}. Rates are over answerable questions; "
+        "doc@1 = top excerpt from the question's source; top-3 chars = mean excerpt length; "
+        "abst. = abstained x/n. Held-out targets: " + TARGETS + ", false abstentions ≤ 2%."
+    )
+    print(render(rows, header))
+    if args.json:
+        figures = {
+            "questions_file": str(questions_file),
+            "dialogues_file": str(dialogues_file) if dialogues_file else None,
+            "sources": str(sources),
+            "k": args.k,
+            "model": base.model,
+            "methods": {
+                row.name: {
+                    "highlights": row.highlights,
+                    "questions": row.questions.model_dump(mode="json") if row.questions else None,
+                    "dialogues": row.dialogues.model_dump(mode="json") if row.dialogues else None,
+                }
+                for row in rows
+            },
+        }
+        args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+        print(f"\nfigures written to {args.json}", file=sys.stderr)
     return 0
 
 
