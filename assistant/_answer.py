@@ -80,10 +80,12 @@ def relevance(signals: Signals, settings: AnswerSettings) -> float:
     """Best passage cosine plus weighted term coverage.
 
     Cosine alone ranks some answerable paraphrases below off-topic questions that
-    share a country name or a year; a question whose distinctive words appear
-    nowhere in the corpus loses the coverage half.
+    share a country name or a year; a question whose distinctive words are not in
+    the passages retrieved for it (`coverage="retrieved"`), or nowhere in the corpus
+    (`coverage="corpus"`), loses the coverage part.
     """
-    return signals.dense_top + settings.coverage_weight * signals.coverage
+    coverage = signals.retrieved_coverage if settings.coverage == "retrieved" else signals.coverage
+    return signals.dense_top + settings.coverage_weight * coverage
 
 
 def ask(

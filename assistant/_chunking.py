@@ -416,6 +416,11 @@ def chunk_document(
     # A document of nothing but short lines (a list of names) is all "headings":
     # index them rather than lose the document.
     keep_headings = all(p.is_heading for p in paragraphs)
+    # With the title and date embedded before every passage, the header lines
+    # themselves would only be a passage that repeats them.
+    body_start = document.body_start if settings.context_prefix else 0
+    if any(p.start >= body_start for p in paragraphs):
+        paragraphs = [p for p in paragraphs if p.start >= body_start]
     for paragraph in paragraphs:
         if paragraph.is_heading and not keep_headings:
             continue

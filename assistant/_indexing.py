@@ -76,6 +76,7 @@ def build_index(
     force: bool = False,
     progress: bool = False,
     embedder: Embedder | None = None,
+    settings: Settings | None = None,
 ) -> BuildReport:
     """Bring the index up to date with the sources folder.
 
@@ -89,6 +90,8 @@ def build_index(
         force: Re-embed every document.
         progress: Show a progress bar while embedding.
         embedder: Use this embedder instead of loading the configured model.
+        settings: Use these settings instead of `Settings.from_env()`; folders given
+            as arguments still win over `settings.sources_dir` / `settings.index_dir`.
 
     Returns:
         What was added, changed, removed, kept and skipped, and the timing.
@@ -99,7 +102,7 @@ def build_index(
         ModelError: The embedding model cannot be loaded.
     """
     started = time.perf_counter()
-    settings = Settings.from_env(sources_dir, index_dir)
+    settings = _resolve(settings, sources_dir, index_dir)
     if not settings.sources_dir.is_dir():
         load_documents(settings.sources_dir)  # raises the SourcesError that says what to do
 
@@ -158,11 +161,8 @@ def build_index(
             passage_encoder = (
                 embedder or encoder.passage_embedder(len(embedded)) or load_embedder(settings.model)
             )
-            new_vectors, new_sentences = encode_with_spans(
-                passage_encoder,
-                [c.text for c in embedded],
-                [[(s.start - c.start, s.end - c.start) for s in c.sentences] for c in embedded],
-                progress=progress,
+            new_vectors, new_sentences = _embed(
+                passage_encoder, embedded, fresh, settings.chunking.context_prefix, progress
             )
             report.chunks_embedded = len(embedded)
             chunks, vectors, sentence_vectors, records = _assemble(
@@ -210,6 +210,19 @@ def build_index(
         return report
 
 
+def _resolve(
+    settings: Settings | None,
+    sources_dir: str | os.PathLike[str] | None,
+    index_dir: str | os.PathLike[str] | None,
+) -> Settings:
+    if settings is None:
+        return Settings.from_env(sources_dir, index_dir)
+    folders = {"sources_dir": sources_dir, "index_dir": index_dir}
+    return settings.model_copy(
+        update={name: Path(value) for name, value in folders.items() if value is not None}
+    )
+
+
 def _prepare_folder(index_dir: Path) -> None:
     """Repair the folder layout and remove what failed builds left, before writing
     (a build killed by a full disk must not make every later build fail too)."""
@@ -218,6 +231,33 @@ def _prepare_folder(index_dir: Path) -> None:
         remove_stale(index_dir)
     except OSError as exc:
         raise write_error(exc, "(not started)") from None
+
+
+def _embed(
+    encoder: Embedder,
+    chunks: list[Chunk],
+    documents: list[Document],
+    with_context: bool,
+    progress: bool,
+) -> tuple[Vectors, Vectors]:
+    """Passage and sentence vectors; with `with_context`, each passage is embedded
+    after its document's title and date, so a passage that never names its event
+    still carries it (sentence spans shift by the prefix, offsets do not change)."""
+    prefixes = {
+        d.source: context_prefix(d.title, d.date) if with_context else "" for d in documents
+    }
+    texts, spans = [], []
+    for chunk in chunks:
+        shift = len(prefixes[chunk.source]) - chunk.start
+        texts.append(prefixes[chunk.source] + chunk.text)
+        spans.append([(s.start + shift, s.end + shift) for s in chunk.sentences])
+    return encode_with_spans(encoder, texts, spans, progress=progress)
+
+
+def context_prefix(title: str, date: dt.date | None) -> str:
+    """ "Title (May 25, 2024)\n": how a passage is introduced to the embedding model."""
+    when = f" ({date:%B} {date.day}, {date.year})" if date else ""
+    return f"{title}{when}\n"
 
 
 def _classify(

@@ -7,7 +7,6 @@ one of the signals that tell an off-topic question from a paraphrase.
 from __future__ import annotations
 
 import functools
-import itertools
 import logging
 import math
 import re
@@ -18,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import Stemmer
 
-__all__ = ["LexicalIndex", "content_terms", "stem", "word_pairs"]
+__all__ = ["LexicalIndex", "content_terms", "stem"]
 
 # bm25s logs "Building index from tokens" at WARNING on every index build.
 logging.getLogger("bm25s").setLevel(logging.ERROR)
@@ -52,21 +51,9 @@ def _tokenize(texts: Sequence[str]) -> list[list[str]]:
     return [content_terms(text) for text in texts]
 
 
-# Words for phrase matching keep joined forms such as "U.S." and "2+2" whole.
-_PHRASE_WORD = re.compile(r"\w[\w+]*(?:\.\w+)*")
-
-
 def stem(word: str) -> str:
     """The Snowball stem of a lower-cased `word`."""
     return str(_stemmer().stemWord(word.lower()))
-
-
-def word_pairs(text: str) -> frozenset[tuple[str, str]]:
-    """Adjacent stemmed word pairs of `text`, stopwords kept: "meetings between
-    U.S. and Japanese officials" and "meetings between Japanese and Korean
-    diplomats" share words but few pairs."""
-    words = [stem(w) for w in _PHRASE_WORD.findall(text)]
-    return frozenset(itertools.pairwise(words))
 
 
 def content_terms(text: str) -> list[str]:
@@ -104,6 +91,11 @@ class LexicalIndex:
     def max_idf(self) -> float:
         """The IDF a term would have if exactly no passage held it: the rarest possible."""
         return math.log(1 + (self.count + 0.5) / 0.5)
+
+    def upper_bound(self, terms: Sequence[str]) -> float:
+        """A BM25 score no passage can exceed for `terms`: each known term's IDF ×
+        (k1 + 1), the limit of its saturated term frequency."""
+        return sum(self.idf(t) for t in self.known_terms(terms)) * (float(self._bm25.k1) + 1)
 
     def known_terms(self, terms: Sequence[str]) -> list[str]:
         """The terms that occur in at least one passage."""

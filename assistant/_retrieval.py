@@ -7,23 +7,22 @@ import numbers
 import os
 import threading
 import unicodedata
-from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._answer_types import AnswerIndex, Expectation, expected_answer, holds_answer
 from ._embedding import Embedder
 from ._errors import IndexMismatchError, QuestionError
-from ._lexical import LexicalIndex, content_terms, word_pairs
+from ._lexical import LexicalIndex, content_terms
 from ._query_encoder import query_embedder
 from ._ranking import fuse_convex, fuse_rrf, is_near_duplicate, pick_highlights, word_set
 from ._settings import RetrievalSettings, Settings
 from ._storage import POINTER, Generation, current_generation, read_generation
-from ._types import Citation, Span
+from ._types import Citation, Span, document_context
 
 __all__ = [
     "SearchResult",
@@ -80,10 +79,11 @@ class Searcher:
 
     generation: Generation
     lexical: LexicalIndex
+    lexical_in_context: LexicalIndex
+    """BM25 over each passage preceded by its document's title and date."""
+    in_context: list[str]
     texts: list[str]
     words: list[frozenset[str]]
-    pairs: list[frozenset[tuple[str, str]]]
-    answers: AnswerIndex
 
 
 _cache_lock = threading.Lock()
@@ -125,13 +125,23 @@ def load_searcher(index_dir: Path) -> Searcher:
             cached = Searcher(
                 generation,
                 LexicalIndex(texts),
+                LexicalIndex(in_context := _with_context(generation)),
+                in_context,
                 texts,
                 [word_set(t) for t in texts],
-                [word_pairs(t) for t in texts],
-                AnswerIndex(texts),
             )
         _cache[key] = (stamp, cached)
         return cached
+
+
+def _with_context(generation: Generation) -> list[str]:
+    """Each passage preceded by its document's title and date ("May 25, 2024"), the
+    words a question uses to name a report."""
+    contexts = {
+        source: document_context(record.title, record.date)
+        for source, record in generation.manifest.documents.items()
+    }
+    return [contexts[c.source] + c.text for c in generation.chunks]
 
 
 def _embedder_for(generation: Generation, settings: Settings) -> Embedder:
@@ -157,7 +167,10 @@ class Signals(BaseModel):
 
     dense_top: float = Field(description="Best cosine similarity of any passage.")
     coverage: float = Field(description="IDF-weighted share of question terms the corpus knows.")
-    top_overlap: float = Field(description="IDF-weighted share found in the top excerpt.")
+    retrieved_coverage: float = Field(
+        description="IDF-weighted share of question terms found in the top excerpts "
+        "(with their titles and dates); unlike `coverage` it does not grow with the corpus."
+    )
     terms: int = Field(description="Content terms in the question.")
 
 
@@ -183,6 +196,11 @@ def _weighted_share(weights: dict[str, float], present: AbstractSet[str]) -> flo
     return sum(w for t, w in weights.items() if t in present) / total if total else 0.0
 
 
+# Excerpts whose words count towards `retrieved_coverage`: an answer may need a
+# few neighbouring passages, and a reader sees the first few.
+_COVERAGE_DEPTH = 3
+
+
 def search(question: str, k: int, settings: Settings) -> SearchResult:
     """Rank passages for `question` and shape the best `k` into citations.
 
@@ -197,10 +215,13 @@ def search(question: str, k: int, settings: Settings) -> SearchResult:
     query = embedder.encode_query(text)
     terms = content_terms(text)
     options = settings.retrieval
-    pool = min(generation.index.count, max(options.candidates, 4 * k))
+    # One pool whatever k is, so a passage's rank does not depend on how many
+    # were asked for (k is already capped at max_results).
+    pool = min(generation.index.count, max(options.candidates, k))
+    lexical_index = searcher.lexical_in_context if options.lexical_context else lexical
 
     dense = dict(generation.index.search(query, pool))
-    lexical_scores = lexical.scores(terms)
+    lexical_scores = lexical_index.scores(terms)
     top_lexical = np.argsort(-lexical_scores, kind="stable")[:pool]
     lexical_hits = {int(i): float(lexical_scores[i]) for i in top_lexical if lexical_scores[i] > 0}
     if options.fusion == "dense" or (options.fusion != "lexical" and not lexical_hits):
@@ -210,13 +231,12 @@ def search(question: str, k: int, settings: Settings) -> SearchResult:
     elif options.fusion == "rrf":
         ranked = fuse_rrf([list(dense), list(lexical_hits)])
     else:
-        ranked = _with_bonuses(
-            fuse_convex(dense, lexical_hits, options.alpha),
-            text,
-            searcher.pairs,
-            searcher.answers,
-            options,
-        )
+        if options.normalization == "fixed":
+            bound = lexical_index.upper_bound(terms)
+            fused = _fuse_fixed(dense, lexical_hits, lexical_scores, bound, options)
+        else:
+            fused = fuse_convex(dense, lexical_hits, options.alpha)
+        ranked = _with_evidence(fused, generation, query, options)
 
     chosen: list[tuple[int, float]] = []
     for chunk_id, score in ranked:
@@ -230,16 +250,18 @@ def search(question: str, k: int, settings: Settings) -> SearchResult:
 
     weights = _term_weights(terms, lexical)
     known = set(lexical.known_terms(terms))
-    top_terms = set(content_terms(generation.chunks[chosen[0][0]].text)) if chosen else set()
+    retrieved_terms = {
+        term
+        for chunk_id, _ in chosen[:_COVERAGE_DEPTH]
+        for term in content_terms(searcher.in_context[chunk_id])
+    }
     signals = Signals(
         dense_top=max(dense.values(), default=0.0),
         coverage=_weighted_share(weights, known),
-        top_overlap=_weighted_share(weights, top_terms),
+        retrieved_coverage=_weighted_share(weights, retrieved_terms),
         terms=len(terms),
     )
-    highlights = _highlights(
-        generation, [i for i, _ in chosen], query, weights, expected_answer(text), options
-    )
+    highlights = _highlights(generation, [i for i, _ in chosen], query, weights, options)
     citations = [
         _cite(generation, chunk_id, score, rank, spans)
         for rank, ((chunk_id, score), spans) in enumerate(zip(chosen, highlights, strict=True), 1)
@@ -247,30 +269,53 @@ def search(question: str, k: int, settings: Settings) -> SearchResult:
     return SearchResult(question=text, citations=citations, signals=signals)
 
 
-def _with_bonuses(
-    ranked: list[tuple[int, float]],
-    question: str,
-    pairs: Sequence[frozenset[tuple[str, str]]],
-    answers: AnswerIndex,
+def _fuse_fixed(
+    dense: dict[int, float],
+    lexical_hits: dict[int, float],
+    lexical_scores: npt.NDArray[np.float32],
+    lexical_bound: float,
     options: RetrievalSettings,
 ) -> list[tuple[int, float]]:
-    """Fused scores plus the phrase and answer-type bonuses, best first.
+    """`alpha · cosine + (1 − alpha) · BM25 / bound` over the union of both pools.
 
-    Both fix what bags of words miss: "meetings between U.S. and Japanese
-    officials" should beat a passage about Japanese and Korean meetings, and a
-    "when" question wants the passage with the date.
+    A lexical candidate outside the dense pool gets the pool's lowest cosine (its
+    own is at most that); every passage has its exact BM25 score.
     """
-    question_pairs = word_pairs(question)
-    expectation = expected_answer(question)
-    boosted = []
+    floor = min(dense.values(), default=0.0)
+    bound = lexical_bound or 1.0
+    candidates = set(dense) | set(lexical_hits)
+    fused = {
+        i: options.alpha * dense.get(i, floor)
+        + (1 - options.alpha) * float(lexical_scores[i]) / bound
+        for i in candidates
+    }
+    return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+
+
+def _with_evidence(
+    ranked: list[tuple[int, float]],
+    generation: Generation,
+    query: npt.NDArray[np.float32],
+    options: RetrievalSettings,
+) -> list[tuple[int, float]]:
+    """Add document-level evidence (the best fused score among the document's
+    candidates) and sentence-level evidence (the passage's best sentence cosine)."""
+    if not options.document_weight and not options.sentence_weight:
+        return ranked
+    chunks = generation.chunks
+    best_of_document: dict[str, float] = {}
     for chunk_id, score in ranked:
-        if question_pairs:
-            shared = len(question_pairs & pairs[chunk_id]) / len(question_pairs)
-            score += options.phrase_weight * shared
-        if expectation is not None and answers.holds(expectation, chunk_id):
-            score += options.answer_type_weight
-        boosted.append((chunk_id, score))
-    return sorted(boosted, key=lambda item: (-item[1], item[0]))
+        source = chunks[chunk_id].source
+        best_of_document[source] = max(score, best_of_document.get(source, score))
+    scored = []
+    for chunk_id, score in ranked:
+        score += options.document_weight * best_of_document[chunks[chunk_id].source]
+        if options.sentence_weight:
+            first = generation.sentence_rows[chunk_id]
+            rows = generation.sentence_vectors[first : first + len(chunks[chunk_id].sentences)]
+            score += options.sentence_weight * float(np.max(rows @ query))
+        scored.append((chunk_id, score))
+    return sorted(scored, key=lambda item: (-item[1], item[0]))
 
 
 def _overlaps(searcher: Searcher, a: int, b: int, containment: float) -> bool:
@@ -281,16 +326,11 @@ def _overlaps(searcher: Searcher, a: int, b: int, containment: float) -> bool:
     return is_near_duplicate(searcher.words[a], searcher.words[b], containment)
 
 
-# The same excerpts come back for related questions; their sentences' terms and
-# answer types are worth remembering (bounded: a few MB at most).
+# The same excerpts come back for related questions; their sentences' terms are
+# worth remembering (bounded: a few MB at most).
 @functools.lru_cache(maxsize=8192)
 def _sentence_terms(sentence: str) -> frozenset[str]:
     return frozenset(content_terms(sentence))
-
-
-@functools.lru_cache(maxsize=8192)
-def _sentence_holds(expectation: Expectation, sentence: str) -> bool:
-    return holds_answer(expectation, sentence)
 
 
 def _highlights(
@@ -298,13 +338,11 @@ def _highlights(
     chunk_ids: list[int],
     query: np.ndarray,
     weights: dict[str, float],
-    expectation: Expectation | None,
     options: RetrievalSettings,
 ) -> list[list[tuple[int, int]]]:
     """Best-matching sentence spans of each chunk: cosine between the question and
     the sentence's vector (pooled at build time), plus the IDF-weighted share of
-    question terms the sentence holds, plus the answer-type bonus (the sentence
-    with the date answers "when")."""
+    question terms the sentence holds."""
     result: list[list[tuple[int, int]]] = []
     for chunk_id in chunk_ids:
         chunk = generation.chunks[chunk_id]
@@ -317,12 +355,7 @@ def _highlights(
         for sentence, cosine in zip(chunk.sentences, cosines.tolist(), strict=True):
             words = chunk.text[sentence.start - chunk.start : sentence.end - chunk.start]
             share = _weighted_share(weights, _sentence_terms(words))
-            typed = expectation is not None and _sentence_holds(expectation, words)
-            scores.append(
-                cosine
-                + options.highlight_lexical_weight * share
-                + options.answer_type_weight * typed
-            )
+            scores.append(cosine + options.highlight_lexical_weight * share)
         best = pick_highlights(scores)
         result.append([(chunk.sentences[i].start, chunk.sentences[i].end) for i in best])
     return result

@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ._errors import SourcesError
@@ -96,41 +97,93 @@ def _is_series_line(line: str) -> bool:
     return 0 < len(line.split()) <= 4 and len(letters) >= 3 and all(c.isupper() for c in letters)
 
 
-def _is_title_like(line: str) -> bool:
+def _is_title_like(line: str, stands_alone: bool = False) -> bool:
     words = line.split()
+    endings = (",", ";", ":") if stands_alone else (".", ",", ";", ":")
     return (
         0 < len(words) <= 25
         and len(line) <= _MAX_TITLE_CHARS
-        and not line.rstrip().endswith((".", ",", ";", ":"))
+        and not line.rstrip().endswith(endings)
+        and not line.startswith(("-", "*", "•"))
     )
 
 
 def extract_metadata(text: str, source: str) -> tuple[str, dt.date | None, str | None]:
     """Title, date and series from a document's first lines (date falls back to an
     ISO date in the file name, title to the file name)."""
+    header = read_header(text, source)
+    return header.title, header.date, header.series
+
+
+@dataclass(frozen=True)
+class Header:
+    """What a document's first lines say about it, and where its body starts."""
+
+    title: str
+    date: dt.date | None
+    series: str | None
+    body_start: int
+    """Offset of the first character after the header lines (title, date, series)
+    when they open the document; 0 when the document does not open with them."""
+
+
+def read_header(text: str, source: str) -> Header:
+    """Title, date, series and the end of the header block.
+
+    A short first line that stands alone (followed by a blank line or the date) is
+    the title even when it ends with a full stop, as article titles often do.
+    """
     title: str | None = None
     date: dt.date | None = None
     series: str | None = None
-    # A byte-order mark stays in the text (offsets index it) but not in a title.
-    lines = [line.strip("\ufeff \t") for line in text.split("\n")]
-    lines = [line for line in lines if line][:_HEADER_LINES]
-    for line in lines:
-        heading = _MARKDOWN_HEADING.match(line)
-        if heading and title is None:
-            title = heading.group(1).strip()[:_MAX_TITLE_CHARS]
-            continue
+    body_start = 0
+    in_header = True
+    lines = _lines_with_offsets(text)[:_HEADER_LINES]
+    for index, (line, end) in enumerate(lines):
         plain = line.strip("*_ ").strip()
-        if date is None and (parsed := parse_date_line(plain)) is not None:
-            date = parsed
+        heading = _MARKDOWN_HEADING.match(line)
+        role = None
+        if heading and title is None:
+            title, role = heading.group(1).strip()[:_MAX_TITLE_CHARS], "title"
+        elif date is None and (parsed := parse_date_line(plain)) is not None:
+            date, role = parsed, "date"
         elif title is None and series is None and _is_series_line(plain):
-            series = plain
-        elif title is None and _is_title_like(plain) and not plain.startswith(("-", "*", "•")):
-            title = plain
+            series, role = plain, "series"
+        elif title is None and _is_title_like(plain, _stands_alone(text, end, lines, index)):
+            title, role = plain, "title"
+        if role is None:
+            in_header = False
+        elif in_header:
+            body_start = end
+    if title is None and series is not None:  # an all-capitals line alone is the title
+        title, series = series, None
     name = Path(source).name
-    return (
-        title or Path(source).stem.replace("_", " ").replace("-", " ").strip() or name,
-        date or _date_from_name(name),
-        series,
+    return Header(
+        title=title or Path(source).stem.replace("_", " ").replace("-", " ").strip() or name,
+        date=date or _date_from_name(name),
+        series=series,
+        body_start=body_start,
+    )
+
+
+def _lines_with_offsets(text: str) -> list[tuple[str, int]]:
+    """Non-blank lines, stripped (a byte-order mark too), each with its end offset."""
+    lines = []
+    offset = 0
+    for raw in text.split("\n"):
+        end = offset + len(raw)
+        if stripped := raw.strip("\ufeff \t"):
+            lines.append((stripped, end))
+        offset = end + 1
+    return lines
+
+
+def _stands_alone(text: str, end: int, lines: list[tuple[str, int]], index: int) -> bool:
+    """The line is followed by a blank line, the end of the text, or a date line."""
+    rest = text[end + 1 : end + 2]
+    following = lines[index + 1][0] if index + 1 < len(lines) else None
+    return rest in ("", "\n") or (
+        following is not None and parse_date_line(following.strip("*_ ")) is not None
     )
 
 
@@ -187,10 +240,11 @@ def read_source(
     text = decode_text(source, data)
     _check_paragraphs(text, limits.max_paragraph_chars)
     sha256 = hashlib.sha256(data).hexdigest()
+    header = read_header(text, source)
     if known is not None and known.sha256 == sha256:
         title, date, series = known.title, known.date, known.series
     else:
-        title, date, series = extract_metadata(text, source)
+        title, date, series = header.title, header.date, header.series
     return Document(
         source=source,
         text=text,
@@ -198,6 +252,7 @@ def read_source(
         title=title,
         date=date,
         series=series,
+        body_start=header.body_start,
     )
 
 

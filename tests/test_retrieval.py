@@ -3,10 +3,7 @@ from pathlib import Path
 import pytest
 
 from assistant import QuestionError, build_index, retrieve
-from assistant._answer_types import AnswerIndex
-from assistant._lexical import word_pairs
-from assistant._retrieval import _with_bonuses, clean_question, load_searcher
-from assistant._settings import RetrievalSettings
+from assistant._retrieval import clean_question, load_searcher
 
 from .conftest import BRIEF, SOURCES
 
@@ -108,32 +105,3 @@ def test_environment_variable_selects_the_index(
 ) -> None:
     monkeypatch.setenv("ASSISTANT_INDEX", str(brief_index))
     assert retrieve("Who is Japan's defense minister?", k=1)[0].source == BRIEF
-
-
-def test_bonuses_lift_the_dated_passage_and_the_repeated_phrase() -> None:
-    texts = [
-        "Ministers from both countries met in Osaka to discuss the harbour agreement.",
-        "The ministers met in Osaka on 3 May 2023.",
-        "Meetings between Japanese and Korean diplomats rose.",
-        "Meetings between U.S. and Japanese officials have surged.",
-    ]
-    pairs = [word_pairs(t) for t in texts]
-    answers = AnswerIndex(texts)
-    options = RetrievalSettings()
-    fused = [(0, 0.60), (1, 0.50), (2, 0.40), (3, 0.35)]
-    when = _with_bonuses(fused, "When did the ministers meet in Osaka?", pairs, answers, options)
-    assert [i for i, _ in when][:2] == [1, 0]
-    # the date, and 2 of the 6 question pairs ("the minist", "in osaka")
-    assert when[0][1] == pytest.approx(0.50 + 0.15 + 0.25 * 2 / 6)
-    # the Korean passage leads on words; the U.S. one repeats 5 of the 8 question pairs
-    why = _with_bonuses(
-        [(2, 0.50), (3, 0.45), (0, 0.30)],
-        "Why are meetings between U.S. and Japanese officials rising?",
-        pairs,
-        answers,
-        options,
-    )
-    assert [i for i, _ in why] == [3, 2, 0]
-    # no expected type and no shared pairs: the fused order stands
-    other = _with_bonuses(fused, "Tell me something", pairs, answers, options)
-    assert [i for i, _ in other] == [0, 1, 2, 3]
