@@ -15,8 +15,9 @@ overall, per split, per kind and per split × kind.
 
 Dialogue file, one JSON object a line:
 `{"id", "split", "turns": [{"question", "source", "evidence", "refers_back"}, ...]}`.
-Turns are asked in order; each is first resolved against the previous turn's
-query with `resolve_followup`, exactly as the chat UI does.
+Turns are asked in order; each is first resolved with `resolve_followup` against
+the previous turn (its question, query and answer's citations), exactly as the
+chat UI does.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ._answer import ask
-from ._context import resolve_followup
+from ._context import PreviousTurn, resolve_followup
 from ._errors import AssistantError
 from ._settings import Settings
 from ._types import Answer, Citation
@@ -479,9 +480,9 @@ def evaluate_dialogues(
     answerer: Answerer | None = None,
     settings: Settings | None = None,
 ) -> DialogueReport:
-    """Ask each dialogue turn by turn, resolving every turn against the previous
-    turn's query with `resolve_followup` (as the chat UI does), and measure whether
-    each turn's evidence is in the top 3 excerpts.
+    """Ask each dialogue turn by turn, resolving every turn with `resolve_followup`
+    against the previous turn's question, query and answer's citations (as the
+    chat UI does), and measure whether each turn's evidence is in the top 3 excerpts.
 
     Args:
         dialogues: Dialogues from `load_dialogues`.
@@ -493,7 +494,7 @@ def evaluate_dialogues(
     run = _default_answerer(answerer, index_dir, settings)
     results: list[TurnResult] = []
     for dialogue in dialogues:
-        previous: str | None = None
+        previous: PreviousTurn | None = None
         for number, turn in enumerate(dialogue.turns, 1):
             question = turn.question.strip()
             query = resolve_followup(question, previous)
@@ -515,7 +516,7 @@ def evaluate_dialogues(
                     abstained=answer.abstained,
                 )
             )
-            previous = query
+            previous = PreviousTurn(question=question, query=query, citations=answer.citations)
     splits = [s for s in SPLITS if any(d.split == s for d in dialogues)]
     return DialogueReport(
         **_dialogue_metrics(results).model_dump(),

@@ -61,7 +61,8 @@ def test_handlers_answer_and_resolve_a_followup(folders: tuple[Path, Path]) -> N
     assert "Joint Force Headquarters" in history[-1]["content"]
     _, history, turns = handlers.respond("and what did China say about it?", history, 5, turns)
     assert (
-        turns[-1]["query"] == "What will U.S. Forces Japan become? and what did China say about it?"
+        turns[-1]["query"]
+        == "and what did China say about it? — What will U.S. Forces Japan become?"
     )
     assert "direct condemnation by Chinese officials" in history[-1]["content"]
     assert len(history) == 4

@@ -38,6 +38,7 @@ from assistant import (
     index_status,
     resolve_followup,
 )
+from assistant._context import PreviousTurn
 
 from .format import (
     EMPTY_QUESTION_REPLY,
@@ -205,6 +206,25 @@ def _recent_turns(turns: object) -> list[Turn]:
     return [turn for turn in turns[-MAX_TURNS:] if isinstance(turn, dict)]
 
 
+def _previous_turn(turns: list[Turn]) -> PreviousTurn | None:
+    """The last saved turn as `resolve_followup` takes it: its question, the query
+    it was retrieved with and its answer's citations, each checked (a field that
+    does not validate is left out rather than trusted)."""
+    if not turns:
+        return None
+    turn = turns[-1]
+    question, query = turn.get("question"), turn.get("query")
+    if not isinstance(question, str):
+        return None
+    try:
+        citations = Answer.model_validate(turn.get("answer")).citations
+    except ValidationError:
+        citations = []
+    return PreviousTurn(
+        question=question, query=query if isinstance(query, str) else None, citations=citations
+    )
+
+
 class ChatHandlers:
     """The event handlers, bound to one index and sources folder."""
 
@@ -240,8 +260,7 @@ class ChatHandlers:
             )
             history.append({"role": "assistant", "content": render_error(reply)})
             return "", history, turns
-        previous = turns[-1].get("query") if turns else None
-        query = resolve_followup(question.strip(), previous if isinstance(previous, str) else None)
+        query = resolve_followup(question.strip(), _previous_turn(turns))
         history.append({"role": "user", "content": render_user(question)})
         try:
             answer = ask(query, _excerpt_count(k), index_dir=self.index_dir)
