@@ -6,7 +6,14 @@
 """
 
 from ._answer import ABSTAIN_MESSAGE, ExtractiveGenerator, Generator, ask
-from ._context import ExcerptContext, IndexStatus, context_of, index_status, resolve_followup
+from ._context import (
+    ExcerptContext,
+    IndexStatus,
+    PreviousTurn,
+    context_of,
+    index_status,
+    resolve_followup,
+)
 from ._errors import (
     AssistantError,
     BuildInProgressError,
@@ -46,6 +53,7 @@ __all__ = [
     "IndexWriteError",
     "IngestSettings",
     "ModelError",
+    "PreviousTurn",
     "QuestionError",
     "Settings",
     "SettingsError",

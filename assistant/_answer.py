@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from typing import Protocol
 
+from ._lexical import content_terms
 from ._ranking import is_near_duplicate, word_set
 from ._retrieval import Signals, resolve_settings, search
 from ._settings import AnswerSettings, Settings
@@ -20,7 +21,13 @@ from ._types import Answer, Citation
 __all__ = ["ABSTAIN_MESSAGE", "ExtractiveGenerator", "Generator", "ask", "relevance", "verify"]
 
 ABSTAIN_MESSAGE = "The sources do not cover this question."
-_MARKED = re.compile(r"\s*(.+?)\s*\[(\d+)\]")
+_MARKED = re.compile(r"\s*(.+?)\s*\[(\d+)\](?:\s*\(also reported in ((?:\[\d+\](?:,\s*)?)+)\))?")
+_NUMBER = re.compile(r"\[(\d+)\]")
+# Share of a sentence's content terms another document's excerpt must hold for it
+# to count as reporting the same fact ("also reported in [n]"), and the fewest
+# terms that make a fact (a four-word sentence matches too much by chance).
+_SAME_REPORT = 0.7
+_FACT_TERMS = 5
 
 
 class Generator(Protocol):
@@ -60,19 +67,50 @@ class ExtractiveGenerator:
                 if any(is_near_duplicate(words, other, 0.8) for other in seen):
                     continue
                 seen.append(words)
-                parts.append(f"{sentence} [{citation.rank}]")
+                parts.append(f"{sentence} [{citation.rank}]{_also(sentence, citation, citations)}")
                 if len(parts) == self._settings.max_sentences:
                     return " ".join(parts)
         return " ".join(parts)
 
 
+def reports_same(sentence: str, source: str, other: Citation) -> bool:
+    """True when `other`, an excerpt of another document, holds most of the
+    sentence's content terms: the same fact as reported elsewhere."""
+    terms = set(content_terms(sentence))
+    if other.source == source or len(terms) < _FACT_TERMS:
+        return False
+    return len(terms & set(content_terms(other.text))) / len(terms) >= _SAME_REPORT
+
+
+def _also(sentence: str, cited: Citation, citations: Sequence[Citation]) -> str:
+    """The suffix ` (also reported in [3], [4])` naming the lower-ranked excerpts of
+    other documents that report the sentence's fact: the answer cites the best-ranked
+    report and groups the rest."""
+    others = [
+        c.rank for c in citations if c.rank > cited.rank and reports_same(sentence, cited.source, c)
+    ]
+    if not others:
+        return ""
+    return " (also reported in " + ", ".join(f"[{rank}]" for rank in others) + ")"
+
+
 def verify(text: str, citations: Sequence[Citation]) -> str:
-    """Keep only the `sentence [n]` parts whose sentence is verbatim in excerpt n."""
+    """Keep only the `sentence [n]` parts whose sentence is verbatim in excerpt n, and
+    of their "(also reported in [m])" only the excerpts that do report the fact."""
     kept = []
     for match in _MARKED.finditer(text):
         sentence, number = match.group(1), int(match.group(2))
-        if 1 <= number <= len(citations) and sentence in citations[number - 1].text:
-            kept.append(f"{sentence} [{number}]")
+        if not (1 <= number <= len(citations) and sentence in citations[number - 1].text):
+            continue
+        cited = citations[number - 1]
+        also = [
+            int(n)
+            for n in _NUMBER.findall(match.group(3) or "")
+            if 1 <= int(n) <= len(citations)
+            and reports_same(sentence, cited.source, citations[int(n) - 1])
+        ]
+        group = f" (also reported in {', '.join(f'[{n}]' for n in also)})" if also else ""
+        kept.append(f"{sentence} [{number}]{group}")
     return " ".join(kept)
 
 

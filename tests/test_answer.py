@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant import ABSTAIN_MESSAGE, Citation, ask
+from assistant import ABSTAIN_MESSAGE, Citation, ExtractiveGenerator, Span, ask
 from assistant._answer import verify
 from assistant._settings import AnswerSettings
 
@@ -78,3 +78,45 @@ def test_pluggable_generator_is_verified(brief_index: Path) -> None:
     )
     assert "aircraft carriers" not in answer.text
     assert "Defense Minister Kihara Minoru" in answer.text
+
+
+def _excerpt(rank: int, source: str, text: str, score: float) -> Citation:
+    return Citation(
+        rank=rank, score=score, source=source, title=source, text=text, start=0,
+        end=len(text), highlights=[Span(start=0, end=len(text))], chunk_id=rank,
+        generation="g",
+    )  # fmt: skip
+
+
+REPORTS = [
+    _excerpt(
+        1, "tokyo.txt", "The carrier Liaoning sailed through the Miyako Strait on May 3.", 0.9
+    ),
+    _excerpt(
+        2, "tokyo.txt", "Officials in Tokyo lodged a protest through diplomatic channels.", 0.85
+    ),
+    _excerpt(
+        3,
+        "beijing.txt",
+        "On May 3 the Liaoning sailed through the Miyako Strait, state media said.",
+        0.5,
+    ),
+    _excerpt(4, "other.txt", "A cabinet reshuffle took place in the autumn.", 0.4),
+]
+
+
+def test_the_same_fact_in_another_document_is_grouped_not_repeated() -> None:
+    text = ExtractiveGenerator(AnswerSettings()).generate("Where did the Liaoning sail?", REPORTS)
+    assert text.startswith(
+        "The carrier Liaoning sailed through the Miyako Strait on May 3. [1] (also reported in [3])"
+    )
+    assert "[4]" not in text
+    assert verify(text, REPORTS) == text
+
+
+def test_verify_drops_a_grouping_the_excerpts_do_not_support() -> None:
+    first = "The carrier Liaoning sailed through the Miyako Strait on May 3."
+    # [4] does not report the fact, [2] is the same document, [9] does not exist
+    claimed = f"{first} [1] (also reported in [2], [3], [4], [9])"
+    assert verify(claimed, REPORTS) == f"{first} [1] (also reported in [3])"
+    assert verify(f"{first} [1] (also reported in [4])", REPORTS) == f"{first} [1]"
