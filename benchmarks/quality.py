@@ -405,8 +405,8 @@ def main(argv: list[str] | None = None) -> int:
             ),
             Row("− title/date in BM25", _project(_with(base, "retrieval", lexical_context=False))),
             Row(
-                "− fixed scales (per-query min-max)",
-                _project(_with(base, "retrieval", normalization="min_max")),
+                "fixed scales instead of per-query min-max",
+                _project(_with(base, "retrieval", normalization="fixed")),
             ),
             Row("− sentence evidence", _project(_with(base, "retrieval", sentence_weight=0.0))),
             Row("+ document evidence 0.2", _project(_with(base, "retrieval", document_weight=0.2))),
