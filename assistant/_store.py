@@ -39,9 +39,19 @@ class HnswParameters:
 
 HNSW = HnswParameters()
 
-# One query at a time is the common case; two OpenMP threads make a flat scan
-# slower on this 2-core class of machine (measured: 40 ms vs 12 ms at 100k).
-faiss.omp_set_num_threads(1)
+
+def _query_threads() -> None:
+    """One query at a time is the common case; two OpenMP threads make a flat scan
+    slower on this 2-core class of machine (measured: 40 ms vs 12 ms at 100k). Set
+    at the first search, not at import, so importing `assistant` leaves FAISS as the
+    host process configured it."""
+    global _threads_set
+    if not _threads_set:
+        faiss.omp_set_num_threads(1)
+        _threads_set = True
+
+
+_threads_set = False
 
 
 def choose_index_type(count: int, exact_limit: int = EXACT_LIMIT) -> str:
@@ -108,6 +118,7 @@ class VectorIndex:
         k = min(k, self.count)
         if k <= 0:
             return []
+        _query_threads()
         scores, ids = self._index.search(query.reshape(1, -1).astype(np.float32, copy=False), k)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
