@@ -8,6 +8,7 @@
 from ._answer import ABSTAIN_MESSAGE, ExtractiveGenerator, Generator, ask
 from ._context import (
     ExcerptContext,
+    IndexedDocument,
     IndexStatus,
     PreviousTurn,
     context_of,
@@ -31,7 +32,9 @@ from ._errors import (
 from ._indexing import build_index
 from ._retrieval import retrieve
 from ._settings import ChunkingSettings, IngestSettings, Settings
+from ._text_layers import source_text
 from ._types import Answer, BuildReport, Citation, SkippedSource, Span
+from ._viewer import SourceView, view_source
 from ._watch import WatchEvent, watch_sources
 
 __all__ = [
@@ -51,6 +54,7 @@ __all__ = [
     "IndexMissingError",
     "IndexStatus",
     "IndexWriteError",
+    "IndexedDocument",
     "IngestSettings",
     "ModelError",
     "PreviousTurn",
@@ -58,6 +62,7 @@ __all__ = [
     "Settings",
     "SettingsError",
     "SkippedSource",
+    "SourceView",
     "SourcesError",
     "Span",
     "UnusableIndexError",
@@ -68,5 +73,7 @@ __all__ = [
     "index_status",
     "resolve_followup",
     "retrieve",
+    "source_text",
+    "view_source",
     "watch_sources",
 ]

@@ -10,21 +10,34 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._files import read_inside
 from ._retrieval import load_searcher
 from ._settings import Settings
-from ._sources import decode_text
-from ._types import Citation
+from ._text_layers import current_text
+from ._types import Citation, SourceKind
 
 __all__ = [
     "ExcerptContext",
     "IndexStatus",
+    "IndexedDocument",
     "PreviousTurn",
     "context_of",
     "index_status",
     "refers_back",
     "resolve_followup",
 ]
+
+
+class IndexedDocument(BaseModel):
+    """One document of the index, as the index panel lists it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(description="Path relative to the sources folder, POSIX style.")
+    title: str
+    date: dt.date | None = None
+    kind: SourceKind = Field(description="text (.txt, .md), pdf, html or docx.")
+    pages: int | None = Field(default=None, description="A PDF's page count.")
+    passages: int
 
 
 class IndexStatus(BaseModel):
@@ -38,6 +51,9 @@ class IndexStatus(BaseModel):
     model: str
     built_at: dt.datetime
     titles: list[str] = Field(description="Document titles, in source order.")
+    sources: list[IndexedDocument] = Field(
+        default_factory=list, description="Each document: file, type and page count."
+    )
     fallback_reason: str | None = Field(
         default=None,
         description="Set when the live generation failed to verify and an older one serves.",
@@ -60,6 +76,17 @@ def index_status(index_dir: str | os.PathLike[str] | None = None) -> IndexStatus
         model=manifest.model,
         built_at=manifest.built_at,
         titles=[record.title for record in manifest.documents.values()],
+        sources=[
+            IndexedDocument(
+                source=source,
+                title=record.title,
+                date=record.date,
+                kind=record.kind,
+                pages=len(record.pages) if record.pages else None,
+                passages=record.chunks,
+            )
+            for source, record in manifest.documents.items()
+        ],
         fallback_reason=generation.fallback_reason,
     )
 
@@ -77,21 +104,19 @@ def context_of(
     citation: Citation,
     sources_dir: str | os.PathLike[str] | None = None,
     chars: int = 400,
+    *,
+    index_dir: str | os.PathLike[str] | None = None,
 ) -> ExcerptContext | None:
-    """Up to `chars` characters of the source around `citation`, cut at word
-    boundaries; None when the file changed since the index was built (the offsets
-    would point at other text) or cannot be read."""
-    settings = Settings.from_env(sources_dir=sources_dir)
-    try:
-        # The same confined read as the build: a symlink planted since then is
-        # not followed, and the file is decoded exactly as it was indexed.
-        data = read_inside(
-            settings.sources_dir, citation.source, max_bytes=settings.ingest.max_file_bytes
-        )
-        text = decode_text(citation.source, data)
-    except (OSError, ValueError):
-        return None
-    if text[citation.start : citation.end] != citation.text:
+    """Up to `chars` characters of the source's text layer around `citation`, cut at
+    word boundaries; None when the source changed since the index was built (the
+    offsets would point at other text) or cannot be read.
+
+    A .txt or .md file is read through the same confined open as the build (a
+    symlink planted since then is not followed); a PDF's, HTML page's or .docx's
+    text layer is read from the index (`index_dir`, default `./index`)."""
+    settings = Settings.from_env(sources_dir=sources_dir, index_dir=index_dir)
+    text = current_text(citation.source, settings)
+    if text is None or text[citation.start : citation.end] != citation.text:
         return None
     before = text[max(0, citation.start - chars) : citation.start]
     after = text[citation.end : citation.end + chars]

@@ -5,7 +5,10 @@ trafilatura) and Word .docx (python-docx).
 `extract` returns an `Extracted`: the text layer (the exact string that every
 citation's `start`/`end` index into, built once), the title, date and author from
 the file's own metadata, the page start offsets of a PDF (`page_of` maps an offset
-to its 1-based page) and the (offset, heading) pairs of its sections.
+to its 1-based page), the (offset, heading) pairs of its sections and, for a PDF,
+where each character of the text layer was read (`char_runs`: page and PDFium
+char index, so `chars_in_range` finds the glyphs behind any excerpt). `render_page`
+draws one PDF page with boxes over such glyphs, in the same isolated worker.
 
 The text layer is written one paragraph per line, like the plain-text briefs: the
 lines of a PDF paragraph are joined (across page breaks too), words hyphenated at
@@ -60,12 +63,27 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 if TYPE_CHECKING:
     from lxml.html import HtmlElement
 
-__all__ = ["ExtractLimits", "Extracted", "extract", "page_of", "sniff_kind"]
+__all__ = [
+    "CharRun",
+    "ExtractLimits",
+    "Extracted",
+    "PageImage",
+    "chars_in_range",
+    "check_char_runs",
+    "extract",
+    "named_format",
+    "page_of",
+    "render_page",
+    "sniff_kind",
+]
 
 Kind = Literal["pdf", "html", "docx"]
 SniffedKind = Literal["pdf", "html", "docx", "text"]
 
 _MB = 1_000_000
+
+#: (offset in the text layer, length, 0-based page index, first PDFium char index).
+CharRun = tuple[int, int, int, int]
 
 
 class ExtractLimits(BaseModel):
@@ -104,6 +122,14 @@ class Extracted(BaseModel):
         default_factory=list, description="(offset where a section starts, its heading)."
     )
     kind: Kind
+    char_runs: list[CharRun] | None = Field(
+        default=None,
+        description="PDF only: where each character of `text` was read. A run "
+        "(offset, length, page index, first char index) says that text[offset + k] is "
+        "PDFium's character char index + k of page `page index` (0-based) for k < length. "
+        "Characters in no run (the spaces and line breaks that joining lines inserts) "
+        "have no box on the page.",
+    )
 
     @model_validator(mode="after")
     def _offsets_inside(self) -> Extracted:
@@ -116,7 +142,47 @@ class Extracted(BaseModel):
         offsets = [offset for offset, _ in self.sections]
         if offsets != sorted(offsets) or any(not 0 <= o <= size for o in offsets):
             raise ValueError("section offsets must be ascending and inside the text")
+        if self.char_runs is not None:
+            check_char_runs(self.char_runs, size)
         return self
+
+
+def check_char_runs(runs: list[CharRun], size: int) -> None:
+    """Refuse runs that overlap, go backwards, or reach outside a text of `size` chars.
+
+    Raises:
+        ValueError: Which rule a run breaks.
+    """
+    end = 0
+    for offset, length, page, char in runs:
+        if offset < end or length < 1 or offset + length > size or page < 0 or char < 0:
+            raise ValueError(
+                f"char run ({offset}, {length}, {page}, {char}) overlaps, goes backwards "
+                f"or leaves the {size}-character text"
+            )
+        end = offset + length
+
+
+def chars_in_range(runs: list[CharRun], start: int, end: int) -> dict[int, list[int]]:
+    """The PDFium characters behind `text[start:end]`, page by page.
+
+    Args:
+        runs: `Extracted.char_runs` (ascending, as `extract` returns them).
+        start: First text-layer offset, inclusive.
+        end: Last text-layer offset, exclusive.
+
+    Returns:
+        0-based page index → its char indexes, ascending; pages with none are absent.
+    """
+    pages: dict[int, list[int]] = {}
+    first = bisect.bisect_right([offset for offset, *_ in runs], start) - 1
+    for offset, length, page, char in runs[max(first, 0) :]:
+        if offset >= end:
+            break
+        low, high = max(offset, start), min(offset + length, end)
+        if low < high:
+            pages.setdefault(page, []).extend(range(char + low - offset, char + high - offset))
+    return {page: sorted(set(chars)) for page, chars in pages.items()}
 
 
 def page_of(pages: list[int], offset: int) -> int:
@@ -244,6 +310,9 @@ def _is_text(data: bytes) -> bool:
     return True
 
 
+_UNRECOGNIZED = "binary data"
+
+
 def _content_kind(data: bytes) -> tuple[SniffedKind | None, str]:
     """The kind the bytes are, by their magic numbers, and how to name it."""
     if not data:
@@ -261,7 +330,32 @@ def _content_kind(data: bytes) -> tuple[SniffedKind | None, str]:
         return "html", "an HTML page"
     if _is_text(data):
         return "text", "plain text"
-    return None, "binary data"
+    return None, _UNRECOGNIZED
+
+
+def named_format(data: bytes) -> str | None:
+    """What the bytes are when their magic numbers name a format other than text.
+
+    A text file's reader calls this before decoding: a .txt that is really a PDF
+    or an image is refused by what it is, while bytes that are merely not UTF-8
+    are left to the text decoder, whose reason is more precise.
+
+    Args:
+        data: The file's bytes.
+
+    Returns:
+        "a PDF", "a Word document (DOCX)", "a PNG image", "a ZIP archive" …, or None
+        for text, HTML (markup in a text file is text) and unrecognized bytes.
+    """
+    data = bytes(data)
+    kind, what = _content_kind(data)
+    if kind in ("text", "html") or what == _UNRECOGNIZED:
+        return None
+    if kind == "pdf" and not data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"%PDF-"):
+        # A PDF may have junk before its header, but text that merely quotes
+        # "%PDF-" in its first kilobyte is text.
+        return None if _is_text(data) else what
+    return what
 
 
 def _normal_suffix(suffix: str) -> str:
@@ -361,7 +455,7 @@ def extract(
     _check_size(kind, len(data), limits)
     if not isolate:
         return _extract_checked(kind, data, limits)
-    return _run_isolated(kind, data, limits)
+    return Extracted.model_validate(_run_isolated(kind, data, limits))
 
 
 def _check_size(kind: Kind, size: int, limits: ExtractLimits) -> None:
@@ -498,9 +592,9 @@ def _zygote_main() -> None:
         received, job = _read_frame(jobs, None)
         if not received:
             return
-        kind, data, raw_limits = job
+        kind, data, raw_limits, render = job
         limits = ExtractLimits.model_validate(raw_limits)
-        _write_frame(answers, _zygote_job(kind, data, limits, (jobs, answers)))
+        _write_frame(answers, _zygote_job(kind, data, limits, (jobs, answers), render))
 
 
 def _warm_up() -> None:
@@ -538,12 +632,19 @@ def _warm_up() -> None:
     for kind, data in (("pdf", bytes(pdf)), ("docx", packed.getvalue()), ("html", html.encode())):
         with contextlib.suppress(ValueError):
             _extract_checked(kind, data, limits)  # type: ignore[arg-type]
+    with contextlib.suppress(ValueError):
+        _render_checked(bytes(pdf), limits, _RenderJob(page_index=0, chars=[0], width=64))
 
 
 def _zygote_job(
-    kind: Kind, data: bytes, limits: ExtractLimits, zygote_fds: tuple[int, ...] = ()
+    kind: Kind,
+    data: bytes,
+    limits: ExtractLimits,
+    zygote_fds: tuple[int, ...] = (),
+    render: dict[str, Any] | None = None,
 ) -> tuple[str, Any]:
-    """Extract one file in a forked child, killed past `limits.max_seconds`."""
+    """Extract one file (or, given `render`, draw one PDF page) in a forked child,
+    killed past `limits.max_seconds`."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child
@@ -553,7 +654,7 @@ def _zygote_job(
                 os.close(fd)
             _limit_child_resources(limits)
             try:
-                answer: tuple[str, Any] = ("ok", _extract_checked(kind, data, limits).model_dump())
+                answer: tuple[str, Any] = ("ok", _perform(kind, data, limits, render))
             except ValueError as exc:
                 answer = ("error", str(exc))
             _write_frame(write_end, answer)
@@ -634,7 +735,9 @@ class _Zygote:
                 self._stop(self.process)
                 self.process = None
 
-    def run(self, kind: Kind, data: bytes, limits: ExtractLimits) -> tuple[str, Any]:
+    def run(
+        self, kind: Kind, data: bytes, limits: ExtractLimits, render: dict[str, Any] | None
+    ) -> tuple[str, Any]:
         with self.lock:
             for attempt in (1, 2):
                 if self.process is None or self.process.poll() is not None:
@@ -643,7 +746,7 @@ class _Zygote:
                 assert process.stdin is not None
                 assert process.stdout is not None
                 try:
-                    _write_frame(process.stdin.fileno(), (kind, data, limits.model_dump()))
+                    _write_frame(process.stdin.fileno(), (kind, data, limits.model_dump(), render))
                 except (BrokenPipeError, OSError):
                     self._stop(process)
                     self.process = None
@@ -672,12 +775,23 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_ZYGOTE.forget)
 
 
-def _run_isolated(kind: Kind, data: bytes, limits: ExtractLimits) -> Extracted:
+def _perform(
+    kind: Kind, data: bytes, limits: ExtractLimits, render: dict[str, Any] | None
+) -> dict[str, Any]:
+    """One job of the worker, as plain data: an extraction or a rendered page."""
+    if render is not None:
+        return _render_checked(data, limits, _RenderJob.model_validate(render)).model_dump()
+    return _extract_checked(kind, data, limits).model_dump()
+
+
+def _run_isolated(
+    kind: Kind, data: bytes, limits: ExtractLimits, render: dict[str, Any] | None = None
+) -> dict[str, Any]:
     if not hasattr(os, "fork"):  # pragma: no cover - Windows: no fork, soft deadline only
-        return _extract_checked(kind, data, limits)
-    status, payload = _ZYGOTE.run(kind, data, limits)
+        return _perform(kind, data, limits, render)
+    status, payload = _ZYGOTE.run(kind, data, limits, render)
     if status == "ok":
-        return Extracted.model_validate(payload)
+        return payload  # type: ignore[no-any-return]
     raise ValueError(str(payload))
 
 
@@ -701,6 +815,60 @@ def _clean(text: str) -> str:
     """One line of text: no control characters, ligatures spelled out, single spaces."""
     text = _CONTROL.sub("", text.translate(_LIGATURES)).replace("\u00ad", "")
     return _SPACES.sub(" ", text).strip()
+
+
+# Anything `_clean` would change: a character it drops or spells out, whitespace
+# other than a single space, or whitespace at either end.
+_UNCLEAN = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufeff\ufffe\uffff\u00ad\ufb00-\ufb06]"
+    r"|\s\s|[^\S ]|^\s|\s$"
+)
+
+
+def _clean_mapped(text: str, where: list[int]) -> tuple[str, list[int]]:
+    """`_clean(text)`, and for each of its characters the `where` of the character
+    it came from (a ligature's letters share their glyph's; a run of whitespace
+    becomes one space, placed where the run's first character was).
+
+    Args:
+        text: One line as PDFium reads it.
+        where: One entry per character of `text` (a PDFium char index, or -1).
+    """
+    if not _UNCLEAN.search(text):
+        return text, list(where)
+    chars: list[str] = []
+    places: list[int] = []
+    for character, place in zip(text, where, strict=True):
+        for letter in character.translate(_LIGATURES):
+            if _CONTROL.match(letter) or letter == "\u00ad":
+                continue
+            if letter.isspace():
+                if chars and chars[-1] == " ":
+                    continue
+                letter = " "
+            chars.append(letter)
+            places.append(place)
+    while chars and chars[-1] == " ":
+        chars.pop()
+        places.pop()
+    first = next((i for i, c in enumerate(chars) if c != " "), len(chars))
+    return "".join(chars[first:]), places[first:]
+
+
+def _runs_of(where: list[int]) -> list[tuple[int, int, int]]:
+    """(offset, length, first value) for each stretch of `where` that counts up by
+    one from a value >= 0."""
+    runs: list[tuple[int, int, int]] = []
+    for offset, place in enumerate(where):
+        if place < 0:
+            continue
+        if runs:
+            start, length, first = runs[-1]
+            if start + length == offset and first + length == place:
+                runs[-1] = (start, length + 1, first)
+                continue
+        runs.append((offset, 1, place))
+    return runs
 
 
 class _Layer:
@@ -788,6 +956,9 @@ class _Line:
     top: float
     size: float
     hyphen: str = ""  # the hyphen that ended the line ("-", "\u2010", "\u00ad"), if any
+    runs: list[tuple[int, int, int]] = dataclasses.field(default_factory=list)
+    """(offset in `text`, length, first PDFium char index): where `text` was read."""
+    hyphen_char: int = -1  # the PDFium char index of `hyphen`, if known
 
 
 _PDFIUM_HYPHEN = "\ufffe"  # PDFium's mark for a "-" it found at a line end
@@ -801,6 +972,7 @@ def _page_lines(page: Any, pdfium_c: Any) -> tuple[list[_Line], float]:
     try:
         count = textpage.count_chars()
         text = textpage.get_text_range() if count > 0 else ""
+        where = _text_char_indexes(textpage, pdfium_c, text)
         lines: list[_Line] = []
         start = 0
         for match in [*_BREAKS.finditer(text), None]:
@@ -810,12 +982,15 @@ def _page_lines(page: Any, pdfium_c: Any) -> tuple[list[_Line], float]:
             line_start = start
             start = match.end() if match else len(text)
             hyphen = "-" if marker == _PDFIUM_HYPHEN else ""
+            hyphen_at = end if hyphen else -1
             stripped = raw.rstrip()
             if not hyphen and stripped.endswith(("\u2010", "\u00ad")):
                 hyphen, stripped = stripped[-1], stripped[:-1]
+                hyphen_at = line_start + len(stripped)
             elif not hyphen and stripped.endswith("-") and len(stripped) > 1:
                 hyphen, stripped = "-", stripped[:-1]
-            clean = _clean(stripped)
+                hyphen_at = line_start + len(stripped)
+            clean, places = _clean_mapped(stripped, where[line_start : line_start + len(stripped)])
             if not clean:
                 continue
             first = line_start + (len(raw) - len(raw.lstrip()))
@@ -836,11 +1011,34 @@ def _page_lines(page: Any, pdfium_c: Any) -> tuple[list[_Line], float]:
                     top=max(box_first[3], box_last[3]),
                     size=float(size),
                     hyphen=hyphen,
+                    runs=_runs_of(places),
+                    hyphen_char=where[hyphen_at] if hyphen_at >= 0 else -1,
                 )
             )
         return lines, float(height)
     finally:
         textpage.close()
+
+
+def _text_char_indexes(textpage: Any, pdfium_c: Any, text: str) -> list[int]:
+    """For each character of the page's `text`, PDFium's index of the character
+    it was read from, or -1 (a character PDFium inserted, or one that does not
+    check out: a highlight may then miss a letter, but never marks another)."""
+    raw = textpage.raw
+    indexes: list[int] = []
+    unit = 0  # PDFium counts UTF-16 code units; a character beyond U+FFFF is two
+    for character in text:
+        index = int(pdfium_c.FPDFText_GetCharIndexFromTextIndex(raw, unit))
+        code = int(pdfium_c.FPDFText_GetUnicode(raw, index)) if index >= 0 else -1
+        point = ord(character)
+        same = (
+            code == point
+            or (character == _PDFIUM_HYPHEN and code == 2)  # its mark for a line-end "-"
+            or (point > 0xFFFF and 0xD800 <= code < 0xDC00)  # the pair's first half
+        )
+        indexes.append(index if same else -1)
+        unit += 2 if point > 0xFFFF else 1
+    return indexes
 
 
 def _char_index(textpage: Any, pdfium_c: Any, text_index: int) -> int:
@@ -1071,16 +1269,19 @@ def _assemble_pdf(
     pages = _drop_running_lines(raw_pages)
     rules = _Hyphenation(pages)
     paragraphs: list[str] = []  # finished paragraphs
+    paragraph_runs: list[list[CharRun]] = []  # where each one's characters were read
     current = ""
+    current_runs: list[CharRun] = []
     current_hyphen = ""
     previous: _Line | None = None
+    previous_page = 0
     previous_metrics = _Metrics()
     # (page, paragraph index, offset inside that paragraph) where each page starts
     page_starts: list[tuple[int, int] | None] = []
     line_sizes = [line.size for lines in pages for line in lines]
     body_size = statistics.median(line_sizes) if line_sizes else 0.0
     headings: list[tuple[int, str]] = []  # (paragraph index, text) of large single lines
-    for lines in pages:
+    for page_index, lines in enumerate(pages):
         deadline.check()
         if not lines:
             page_starts.append(None)
@@ -1091,22 +1292,31 @@ def _assemble_pdf(
                 previous, line, metrics if number else previous_metrics, number > 0
             ):
                 joined = _join(current, line.text, current_hyphen, rules)
+                line_at = len(joined) - len(line.text)
                 if number == 0:
-                    page_starts.append((len(paragraphs), len(joined) - len(line.text)))
+                    page_starts.append((len(paragraphs), line_at))
+                kept_hyphen = line_at == len(current) + 1 and joined[len(current)] == "-"
+                if kept_hyphen and previous.hyphen_char >= 0:
+                    current_runs.append((len(current), 1, previous_page, previous.hyphen_char))
                 current = joined
             else:
                 if current:
                     paragraphs.append(current)
+                    paragraph_runs.append(current_runs)
                 if number == 0:
                     page_starts.append((len(paragraphs), 0))
-                current = line.text
+                current, current_runs, line_at = line.text, [], 0
                 if body_size and line.size >= 1.2 * body_size and len(line.text) <= 150:
                     headings.append((len(paragraphs), line.text))
+            current_runs.extend(
+                (line_at + offset, length, page_index, char) for offset, length, char in line.runs
+            )
             current_hyphen = line.hyphen
-            previous = line
+            previous, previous_page = line, page_index
         previous_metrics = metrics
     if current:
         paragraphs.append(current)
+        paragraph_runs.append(current_runs)
 
     offsets: list[int] = []
     position = 0
@@ -1139,6 +1349,11 @@ def _assemble_pdf(
         pages=starts,
         sections=sections,
         kind="pdf",
+        char_runs=[
+            (offsets[number] + offset, length, page, char)
+            for number, runs in enumerate(paragraph_runs)
+            for offset, length, page, char in runs
+        ],
     )
 
 
@@ -1183,6 +1398,150 @@ def _outline_sections(
             sections.append((begin, title))
     sections.sort(key=lambda item: item[0])
     return sections
+
+
+# --------------------------------------------------------------------------- page images
+
+#: The highlight: a translucent yellow, one layer (overlapping boxes do not darken).
+_HIGHLIGHT_RGBA = (255, 200, 0, 110)
+_MAX_IMAGE_PIXELS = 4096  # an image side, whatever the page size asks for
+
+
+class _RenderJob(BaseModel):
+    """What `render_page` asks of the worker."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    page_index: int = Field(ge=0)
+    chars: list[int]
+    width: int = Field(gt=0, le=_MAX_IMAGE_PIXELS)
+
+
+class PageImage(BaseModel):
+    """One PDF page drawn as a PNG, with boxes over some of its characters."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    page_index: int = Field(ge=0, description="0-based page index.")
+    png: bytes = Field(description="The page as a PNG image, highlight drawn in.")
+    width: int = Field(gt=0, description="Image width in pixels.")
+    height: int = Field(gt=0, description="Image height in pixels.")
+    chars: list[int] = Field(description="PDFium char indexes that were highlighted.")
+    char_boxes: list[tuple[float, float, float, float]] = Field(
+        description="Each highlighted character's loose box in page space (PDF points: "
+        "left, bottom, right, top), as PDFium's FPDFText_GetLooseCharBox gives it."
+    )
+    boxes: list[tuple[int, int, int, int]] = Field(
+        description="The same boxes in image pixels (left, top, right, bottom), as drawn."
+    )
+
+
+def render_page(
+    data: bytes,
+    page_index: int,
+    chars: list[int],
+    limits: ExtractLimits | None = None,
+    *,
+    width: int = 900,
+    isolate: bool = True,
+) -> PageImage:
+    """Draw one page of a PDF with translucent boxes over the given characters.
+
+    The boxes are PDFium's own (loose) character boxes, mapped to the image with
+    the same transform that drew the page, so they sit on the glyphs whatever the
+    page's rotation or crop box. Like `extract`, it runs in the killed-on-timeout,
+    memory-capped worker: drawing decodes the page's images, which reading its
+    text never does.
+
+    Args:
+        data: The PDF's bytes (check them against the indexed hash first).
+        page_index: 0-based page to draw.
+        chars: PDFium char indexes of that page to highlight (`chars_in_range`);
+            indexes outside the page are ignored.
+        limits: Time and memory bounds (defaults if None).
+        width: Image width in pixels; the height follows the page's proportions.
+        isolate: Draw in the worker (default); False draws here (trusted files).
+
+    Returns:
+        The PNG, its size, and the boxes drawn, in page points and in pixels.
+
+    Raises:
+        ValueError: The file cannot be opened, has no such page, or drawing failed
+            or took too long; the message says which.
+    """
+    limits = limits or ExtractLimits()
+    job = _RenderJob(page_index=page_index, chars=chars, width=width)
+    if not isolate:
+        return _render_checked(bytes(data), limits, job)
+    return PageImage.model_validate(_run_isolated("pdf", bytes(data), limits, job.model_dump()))
+
+
+def _render_checked(data: bytes, limits: ExtractLimits, job: _RenderJob) -> PageImage:
+    """`_render` with every failure turned into a reason."""
+    try:
+        return _render(data, job)
+    except ValueError:
+        raise
+    except MemoryError:
+        raise ValueError(
+            f"drawing the page needs more memory than the limits allow "
+            f"(about {_memory_budget_mb(limits):.0f} MB)"
+        ) from None
+    except Exception as exc:  # PDFium's or Pillow's own error on a damaged page
+        detail = " ".join(str(exc).split())[:200]
+        raise ValueError(f"the page cannot be drawn: {type(exc).__name__}: {detail}") from None
+
+
+def _render(data: bytes, job: _RenderJob) -> PageImage:
+    import pypdfium2 as pdfium
+    from PIL import Image, ImageDraw
+
+    try:
+        document = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        raise ValueError(f"PDFium cannot open the file ({exc})") from None
+    try:
+        if not 0 <= job.page_index < len(document):
+            raise ValueError(f"the PDF has no page {job.page_index + 1}")
+        page = document[job.page_index]
+        points_wide, points_high = page.get_size()
+        scale = min(job.width / max(points_wide, 1.0), _MAX_IMAGE_PIXELS / max(points_high, 1.0))
+        bitmap = page.render(scale=scale)
+        image = bitmap.to_pil().convert("RGB")
+        convert = bitmap.get_posconv(page)
+        textpage = page.get_textpage()
+        count = textpage.count_chars()
+        chars = [char for char in sorted(set(job.chars)) if 0 <= char < count]
+        char_boxes = [tuple(float(v) for v in textpage.get_charbox(c, loose=True)) for c in chars]
+        boxes = [_pixel_box(convert, box) for box in char_boxes]
+    finally:
+        document.close()
+    mask = Image.new("L", image.size, 0)
+    drawing = ImageDraw.Draw(mask)
+    for left, top, right, bottom in boxes:
+        drawing.rectangle((left, top, max(left, right - 1), max(top, bottom - 1)), fill=255)
+    *color, alpha = _HIGHLIGHT_RGBA
+    tint = Image.new("RGB", image.size, tuple(color))
+    image = Image.composite(tint, image, mask.point(lambda v: alpha if v else 0))
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=False, compress_level=6)
+    return PageImage(
+        page_index=job.page_index,
+        png=out.getvalue(),
+        width=image.width,
+        height=image.height,
+        chars=chars,
+        char_boxes=char_boxes,
+        boxes=boxes,
+    )
+
+
+def _pixel_box(convert: Any, box: tuple[float, ...]) -> tuple[int, int, int, int]:
+    """A (left, bottom, right, top) page-space box as (left, top, right, bottom) pixels."""
+    left, bottom, right, top = box
+    corners = [convert.to_bitmap(x, y) for x, y in ((left, top), (right, bottom))]
+    xs, ys = [x for x, _ in corners], [y for _, y in corners]
+    return (min(xs), min(ys), max(xs), max(ys))
 
 
 # --------------------------------------------------------------------------- DOCX

@@ -34,6 +34,7 @@ from ._storage import (
     write_generation,
 )
 from ._store import VectorIndex, choose_index_type
+from ._text_layers import PreviousLayers, StagedFiles, stage_layer
 from ._types import (
     FORMAT_VERSION,
     BuildReport,
@@ -110,7 +111,10 @@ def build_index(
         _prepare_folder(settings.index_dir)
         previous, reason = _reusable(settings.index_dir, settings, force)
         old = previous.manifest.documents if previous else {}
-        documents, skipped = load_documents(settings.sources_dir, old, limits=settings.ingest)
+        layers = PreviousLayers(previous)
+        documents, skipped = load_documents(
+            settings.sources_dir, old, limits=settings.ingest, stored_text=layers.text
+        )
         for item in skipped:
             logger.warning("skipped %s: %s", item.source, item.reason)
         if not documents:
@@ -124,9 +128,7 @@ def build_index(
             skipped=skipped,
         )
         new_chunks, too_slow = _chunk_all(
-            [d for d in documents if d.source not in old or old[d.source].sha256 != d.sha256],
-            settings,
-            progress,
+            [d for d in documents if _is_fresh(d, old.get(d.source))], settings, progress
         )
         if too_slow:
             report.skipped = sorted(report.skipped + too_slow, key=lambda s: s.source)
@@ -193,7 +195,7 @@ def build_index(
                 vectors.reshape(len(chunks), dimension),
                 sentence_vectors.reshape(-1, dimension),
                 index,
-                encoder.files,
+                {**encoder.files, **_text_layer_files(documents, staging, layers)},
             )
         except OSError as exc:  # disk full while exporting or embedding: nothing went live
             raise write_error(exc, generation) from None
@@ -260,18 +262,50 @@ def context_prefix(title: str, date: dt.date | None) -> str:
     return f"{title}{when}\n"
 
 
+def _is_fresh(document: Document, record: DocumentRecord | None) -> bool:
+    """Whether `document` must be chunked and embedded: new, changed by content hash,
+    or extracted again because the previous generation's text layer was missing or
+    damaged (its old passages might not index the new extraction)."""
+    return (
+        record is None
+        or record.sha256 != document.sha256
+        or (document.kind != "text" and not document.stored_layer)
+    )
+
+
+def _text_layer_files(
+    documents: list[Document], staging: Path, layers: PreviousLayers
+) -> StagedFiles:
+    """The text layers of the new generation: an unchanged document's linked from
+    the previous one, a just-extracted document's written to `staging` first."""
+    files: StagedFiles = {}
+    for document in documents:
+        if document.kind == "text":
+            continue
+        if document.stored_layer:
+            files.update(layers.files(document.sha256))
+        else:
+            files.update(stage_layer(document, staging))
+    return files
+
+
 def _classify(
     documents: list[Document], old: dict[str, DocumentRecord], report: BuildReport
 ) -> list[Document]:
     """Fill the report's added / changed / unchanged / removed; return the documents
-    to embed (new or changed by content hash)."""
+    to embed (see `_is_fresh`)."""
     fresh: list[Document] = []
     for document in documents:
         record = old.get(document.source)
         if record is None:
             report.added.append(document.source)
             fresh.append(document)
-        elif record.sha256 != document.sha256:
+        elif _is_fresh(document, record):
+            if record.sha256 == document.sha256:
+                logger.warning(
+                    "the stored text layer of %s was missing or damaged: extracted again",
+                    document.source,
+                )
             report.changed.append(document.source)
             fresh.append(document)
         else:
@@ -342,6 +376,10 @@ def _assemble(
                 date=document.date,
                 series=document.series,
                 chunks=len(own),
+                kind=document.kind,
+                author=document.author,
+                pages=document.pages,
+                sections=document.sections,
             )
         else:
             assert previous is not None

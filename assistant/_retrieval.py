@@ -22,7 +22,7 @@ from ._query_encoder import query_embedder
 from ._ranking import fuse_convex, fuse_rrf, is_near_duplicate, pick_highlights, word_set
 from ._settings import RetrievalSettings, Settings
 from ._storage import POINTER, Generation, current_generation, read_generation
-from ._types import Citation, Span, document_context
+from ._types import Citation, Span, document_context, page_at, section_at
 
 __all__ = [
     "SearchResult",
@@ -370,6 +370,9 @@ def _cite(
 ) -> Citation:
     chunk = generation.chunks[chunk_id]
     record = generation.manifest.documents[chunk.source]
+    page = page_at(record.pages, chunk.start)
+    # The last character's page: a passage may run on over a page break.
+    page_end = page_at(record.pages, max(chunk.end - 1, chunk.start))
     return Citation(
         rank=rank,
         score=score,
@@ -383,6 +386,10 @@ def _cite(
         highlights=[Span(start=start, end=end) for start, end in highlights],
         chunk_id=chunk.id,
         generation=generation.manifest.generation,
+        kind=record.kind,
+        page=page,
+        page_end=page_end if page_end != page else None,
+        section=section_at(record.sections, chunk.start),
     )
 
 

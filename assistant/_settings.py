@@ -72,7 +72,9 @@ class IngestSettings(BaseModel):
         "(ASSISTANT_MAX_SECONDS_PER_FILE); chunking is linear, about 3 s per MB here.",
     )
     max_pdf_pages: int = Field(
-        default=2000, gt=0, description="A PDF with more pages is skipped (ASSISTANT_MAX_PDF_PAGES)."
+        default=2000,
+        gt=0,
+        description="A PDF with more pages is skipped (ASSISTANT_MAX_PDF_PAGES).",
     )
     max_unpacked_mb: float = Field(
         default=200.0,

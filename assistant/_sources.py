@@ -1,5 +1,11 @@
-"""Source files → `Document`: text exactly as `Path.read_text(encoding="utf-8")`
-gives it, plus title, date and series read from the header.
+"""Source files → `Document`: the text layer citations index into, plus title,
+date and series.
+
+A .txt or .md file is its own text layer, exactly as `Path.read_text(encoding=
+"utf-8")` gives it. A PDF, HTML page or .docx goes through `_formats.extract`
+(isolated, bounded by `IngestSettings`), which gives its text layer, metadata,
+pages and sections. A file's kind is read from its bytes (magic numbers), not
+only its extension: a .txt that is really a PDF is skipped, and says so.
 
 A file that cannot be read is reported as a `SkippedSource`, never fatal: one bad
 file must not stop the others from being indexed.
@@ -15,12 +21,23 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from ._chunking import split_paragraphs
 from ._errors import SourcesError
 from ._files import read_inside
-from ._settings import IngestSettings
-from ._types import Document, DocumentRecord, SkippedSource
+from ._formats import Extracted, extract, named_format, sniff_kind
+from ._settings import EXTRACT_LIMIT_VARIABLES, IngestSettings
+from ._types import Document, DocumentRecord, SkippedSource, SourceKind
 
-__all__ = ["SUPPORTED_SUFFIXES", "decode_text", "list_sources", "load_documents", "read_source"]
+__all__ = [
+    "EXTRACTED_SUFFIXES",
+    "SUPPORTED_SUFFIXES",
+    "TEXT_SUFFIXES",
+    "StoredText",
+    "decode_text",
+    "list_sources",
+    "load_documents",
+    "read_source",
+]
 
 
 def _decode_utf8_text(data: bytes) -> str:
@@ -35,13 +52,18 @@ def _decode_utf8_text(data: bytes) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-#: Suffix → decoder. A new format (e.g. PDF) adds an entry whose decoder returns
-#: the text that offsets will point into.
+#: Suffix → decoder of the files that are their own text layer.
 _DECODERS: dict[str, Callable[[bytes], str]] = {
     ".txt": _decode_utf8_text,
     ".md": _decode_utf8_text,
 }
-SUPPORTED_SUFFIXES = frozenset(_DECODERS)
+TEXT_SUFFIXES = frozenset(_DECODERS)
+#: Files whose text layer `_formats.extract` reads, once per content hash.
+EXTRACTED_SUFFIXES = frozenset({".pdf", ".html", ".htm", ".docx"})
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | EXTRACTED_SUFFIXES
+#: An unchanged extracted document's text layer from the previous generation
+#: (None when it is missing or damaged): given its record.
+StoredText = Callable[[DocumentRecord], str | None]
 
 _MONTHS = (
     "january|february|march|april|may|june|july|august|september|october|november|december"
@@ -54,6 +76,7 @@ _DATE_FORMATS = (
 )
 _ISO_IN_NAME = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
 _MARKDOWN_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$")
+_MARKDOWN_MARKS = re.compile(r"^#{1,6}\s+|\s+#+\s*$")
 _HEADER_LINES = 8
 
 
@@ -187,22 +210,47 @@ def _stands_alone(text: str, end: int, lines: list[tuple[str, int]], index: int)
     )
 
 
-def _decoder(source: str) -> Callable[[bytes], str]:
-    decoder = _DECODERS.get(PurePosixPath(source).suffix.lower())
-    if decoder is None:
+def _supported_suffix(source: str) -> str:
+    suffix = PurePosixPath(source).suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
         supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
-        suffix = PurePosixPath(source).suffix or "(none)"
-        raise ValueError(f"unsupported file type {suffix}; supported: {supported}")
-    return decoder
+        raise ValueError(
+            f"unsupported file type {PurePosixPath(source).suffix or '(none)'}; "
+            f"supported: {supported}"
+        )
+    return suffix
 
 
 def decode_text(source: str, data: bytes) -> str:
-    """The text layer of a file's bytes: the string citation offsets index into.
+    """The text layer of a .txt or .md file's bytes: the string citation offsets
+    index into (a PDF's, HTML page's or .docx's is extracted and stored instead).
 
     Raises:
-        ValueError: Unsupported type, binary or not UTF-8.
+        ValueError: Not a .txt or .md file, binary or not UTF-8.
     """
-    return _decoder(source)(data)
+    decoder = _DECODERS.get(_supported_suffix(source))
+    if decoder is None:
+        raise ValueError(f"{source} is not a text file: its text layer is stored in the index")
+    return decoder(data)
+
+
+def source_kind(suffix: str, data: bytes) -> SourceKind:
+    """What a file is, from its bytes, checked against its extension.
+
+    Raises:
+        ValueError: The content is another kind than the extension says ("extension
+            says .txt but content is a PDF"), or none that is read.
+    """
+    if suffix in TEXT_SUFFIXES:
+        # Bytes that are merely not UTF-8 are left to the decoder, which says where.
+        what = named_format(data)
+        if what is not None:
+            raise ValueError(f"extension says {suffix} but content is {what}")
+        return "text"
+    kind = sniff_kind(data, suffix)
+    if kind is None or kind == "text":  # sniff_kind raised for a known suffix already
+        raise ValueError(f"{suffix} file holds no PDF, HTML page or Word document")
+    return kind
 
 
 def read_source(
@@ -212,6 +260,7 @@ def read_source(
     *,
     limits: IngestSettings | None = None,
     listed: os.stat_result | None = None,
+    stored_text: StoredText | None = None,
 ) -> Document:
     """Read one file of the sources folder into a `Document`.
 
@@ -221,38 +270,123 @@ def read_source(
             following symlinks (see `read_inside`).
         known: What the index recorded for this source; when the bytes still have
             its hash, its metadata is taken instead of being extracted again.
-        limits: Size bounds (default `IngestSettings()`).
+        limits: Size and extraction bounds (default `IngestSettings()`).
         listed: The entry as listed; a different file found at open is refused.
+        stored_text: Gives an unchanged PDF's, HTML page's or .docx's text layer
+            from the previous generation, so it is not extracted again.
 
     Returns:
-        The document with its exact text and header metadata.
+        The document with its text layer and metadata.
 
     Raises:
-        ValueError: The file is empty, binary, not UTF-8, of an unsupported type,
-            a symlink, too large, or has an overlong paragraph.
+        ValueError: The file is empty, of an unsupported type or another kind than
+            its extension says, a symlink, too large, not UTF-8 (text), refused by
+            the extractor (encrypted, damaged, a bomb, too slow …), or is a text
+            file with an overlong paragraph; the message is the reason.
         OSError: It cannot be opened or read.
     """
     limits = limits or IngestSettings()
-    _decoder(source)  # an unsupported type is refused before it is opened
+    suffix = _supported_suffix(source)  # an unsupported type is refused before it is opened
     data = read_inside(root, source, max_bytes=limits.max_file_bytes, expected=listed)
     if not data.strip():
         raise ValueError("empty file")
-    text = decode_text(source, data)
-    _check_paragraphs(text, limits.max_paragraph_chars)
     sha256 = hashlib.sha256(data).hexdigest()
-    header = read_header(text, source)
-    if known is not None and known.sha256 == sha256:
-        title, date, series = known.title, known.date, known.series
+    unchanged = known if known is not None and known.sha256 == sha256 else None
+    kind = source_kind(suffix, data)
+    if kind == "text":
+        document = _text_document(source, data, sha256)
+        # Only here: an extracted PDF's paragraphs are joined lines, and one that the
+        # layout could not break is prose still (its size is bounded by the extractor).
+        _check_paragraphs(document.text, limits.max_paragraph_chars)
+    elif (
+        unchanged is not None
+        and unchanged.kind == kind
+        and stored_text is not None
+        and ((stored := stored_text(unchanged)) is not None)
+    ):
+        document = _stored_document(source, stored, unchanged)
     else:
-        title, date, series = header.title, header.date, header.series
+        document = _extracted_document(source, _extract(data, suffix, limits), sha256)
+    if unchanged is not None:
+        document = document.model_copy(
+            update={"title": unchanged.title, "date": unchanged.date, "series": unchanged.series}
+        )
+    return document
+
+
+def _text_document(source: str, data: bytes, sha256: str) -> Document:
+    text = decode_text(source, data)
+    header = read_header(text, source)
     return Document(
         source=source,
         text=text,
         sha256=sha256,
-        title=title,
-        date=date,
-        series=series,
+        title=header.title,
+        date=header.date,
+        series=header.series,
         body_start=header.body_start,
+        sections=text_sections(text, header.body_start),
+    )
+
+
+def text_sections(text: str, body_start: int) -> list[tuple[int, str]]:
+    """(offset, heading) of the headings after a text file's header lines: the
+    paragraphs chunking treats as headings (a Markdown heading, a short line
+    without a full stop), "## " marks dropped."""
+    return [
+        (paragraph.start, _MARKDOWN_MARKS.sub("", text[paragraph.start : paragraph.end]))
+        for paragraph in split_paragraphs(text)
+        if paragraph.is_heading and paragraph.start >= body_start
+    ]
+
+
+def _extract(data: bytes, suffix: str, limits: IngestSettings) -> Extracted:
+    """`extract`, its skip reasons naming the variable of the limit they hit."""
+    try:
+        extracted = extract(data, suffix, limits.extract_limits())
+        extracted.text.encode("utf-8")  # stored as UTF-8: no lone surrogate may pass
+    except ValueError as exc:
+        reason = str(exc)
+        for field, variable in EXTRACT_LIMIT_VARIABLES.items():
+            reason = reason.replace(f"({field})", f"({variable})")
+        raise ValueError(reason) from None
+    return extracted
+
+
+def _extracted_document(source: str, extracted: Extracted, sha256: str) -> Document:
+    """A document from what the extractor read: the file's own metadata first, the
+    header lines of its text (and the file name's date) where it has none."""
+    header = read_header(extracted.text, source)
+    return Document(
+        source=source,
+        text=extracted.text,
+        sha256=sha256,
+        title=extracted.title or header.title,
+        date=extracted.date or header.date,
+        series=header.series,
+        body_start=header.body_start,
+        kind=extracted.kind,
+        author=extracted.author,
+        pages=extracted.pages,
+        sections=extracted.sections,
+        char_runs=extracted.char_runs,
+    )
+
+
+def _stored_document(source: str, text: str, record: DocumentRecord) -> Document:
+    return Document(
+        source=source,
+        text=text,
+        sha256=record.sha256,
+        title=record.title,
+        date=record.date,
+        series=record.series,
+        body_start=read_header(text, source).body_start,
+        kind=record.kind,
+        author=record.author,
+        pages=record.pages,
+        sections=record.sections,
+        stored_layer=True,
     )
 
 
@@ -325,6 +459,7 @@ def load_documents(
     known: Mapping[str, DocumentRecord] | None = None,
     *,
     limits: IngestSettings | None = None,
+    stored_text: StoredText | None = None,
 ) -> tuple[list[Document], list[SkippedSource]]:
     """Every readable document under `sources_dir`, sorted by path.
 
@@ -332,7 +467,8 @@ def load_documents(
         sources_dir: The sources folder; hidden files and folders are ignored,
             symlinks are never followed.
         known: The index's records by source (see `read_source`).
-        limits: Size bounds (default `IngestSettings()`).
+        limits: Size and extraction bounds (default `IngestSettings()`).
+        stored_text: Unchanged documents' stored text layers (see `read_source`).
 
     Returns:
         The documents, and the files that were skipped with the reason.
@@ -342,8 +478,8 @@ def load_documents(
     """
     if not sources_dir.is_dir():
         raise SourcesError(
-            f"sources folder {sources_dir} does not exist: create it and add .txt or .md "
-            "documents, or pass --sources DIR / set ASSISTANT_SOURCES",
+            f"sources folder {sources_dir} does not exist: create it and add documents "
+            "(.txt, .md, .pdf, .html, .docx), or pass --sources DIR / set ASSISTANT_SOURCES",
             path=str(sources_dir),
         )
     listed, skipped = list_sources(sources_dir)
@@ -351,7 +487,16 @@ def load_documents(
     for source, entry in listed.items():
         try:
             record = (known or {}).get(source)
-            documents.append(read_source(sources_dir, source, record, limits=limits, listed=entry))
+            documents.append(
+                read_source(
+                    sources_dir,
+                    source,
+                    record,
+                    limits=limits,
+                    listed=entry,
+                    stored_text=stored_text,
+                )
+            )
         except FileNotFoundError:
             continue  # removed since the listing: as if it had never been there
         except (OSError, ValueError) as exc:
@@ -359,7 +504,8 @@ def load_documents(
             skipped.append(SkippedSource(source=source, reason=reason))
     if not documents and not skipped:
         raise SourcesError(
-            f"sources folder {sources_dir} is empty: add .txt or .md documents, then build",
+            f"sources folder {sources_dir} is empty: add documents (.txt, .md, .pdf, .html, "
+            ".docx), then build",
             path=str(sources_dir),
         )
     return documents, sorted(skipped, key=lambda s: s.source)

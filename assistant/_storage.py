@@ -5,6 +5,7 @@
       generations/<id>/             one complete build, never modified after the switch
         manifest.json  chunks.jsonl  vectors.npy  vectors.faiss  sentences.npy
         query-encoder.onnx  query-encoder.onnx.data  tokenizer.json   (torch-free queries)
+        text/<sha256>.txt  text/<sha256>.chars.json   (text layers of PDF, HTML, .docx)
       .build.lock                   flock held by the running build
 
 A build writes a new generation in a hidden temp folder, fsyncs it, renames it
@@ -54,6 +55,7 @@ __all__ = [
     "check_index_folder",
     "current_generation",
     "read_generation",
+    "read_generation_file",
     "remove_stale",
     "repair_layout",
     "write_error",
@@ -141,6 +143,26 @@ def _read_verified(folder: Path, name: str, manifest: Manifest) -> bytes:
     if expected is None or _sha256(data) != expected:
         raise _altered(folder / name)
     return data
+
+
+def read_generation_file(generation: Generation, name: str) -> bytes:
+    """A file of a loaded generation, checked against the SHA-256 its manifest records.
+
+    Args:
+        generation: The generation (see `read_generation`).
+        name: The file's name in it, as its manifest's `files` lists it.
+
+    Raises:
+        IndexCorruptError: The file is missing, unlisted, truncated or altered.
+    """
+    try:
+        return _read_verified(generation.path, name, generation.manifest)
+    except OSError as exc:  # unreadable, or a folder in its place
+        raise IndexCorruptError(
+            f"index file {generation.path / name} cannot be read ({exc.strerror}): {_REBUILD}",
+            path=str(generation.path / name),
+            generation=generation.manifest.generation,
+        ) from None
 
 
 def _parse_chunks(data: bytes, folder: Path) -> list[Chunk]:
@@ -369,12 +391,17 @@ def _write_generation(
         SENTENCES: _npy(np.ascontiguousarray(sentence_vectors, dtype=np.float16)),
     }
     files = {name: _sha256(data) for name, data in payload.items()}
+    folders = {temp}
     for name, (source, sha256) in (extra_files or {}).items():
+        target = temp / name
+        if target.parent not in folders:  # text/: the text layers
+            target.parent.mkdir()
+            folders.add(target.parent)
         try:
-            os.link(source, temp / name)
+            os.link(source, target)
         except OSError:
-            shutil.copyfile(source, temp / name)
-        if not (temp / name).samefile(source) and sha256_file(temp / name) != sha256:
+            shutil.copyfile(source, target)
+        if not target.samefile(source) and sha256_file(target) != sha256:
             raise IndexCorruptError(f"copying {source} into the index altered it: retry")
         files[name] = sha256
     payload[MANIFEST] = (
@@ -382,7 +409,8 @@ def _write_generation(
     )
     for name, data in payload.items():
         write_durable(temp / name, data)
-    fsync_dir(temp)
+    for folder in sorted(folders, reverse=True):  # inner folders first, then the generation
+        fsync_dir(folder)
     final = generations / manifest.generation
     os.replace(temp, final)
     fsync_dir(generations)

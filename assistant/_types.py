@@ -7,13 +7,15 @@ highlights alike.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from ._files import is_safe_relative
+from ._formats import CharRun, check_char_runs, page_of
 from ._settings import ChunkingSettings
 
 __all__ = [
@@ -27,8 +29,11 @@ __all__ = [
     "Manifest",
     "Pointer",
     "SkippedSource",
+    "SourceKind",
     "Span",
     "document_context",
+    "page_at",
+    "section_at",
 ]
 
 #: Bumped whenever the files of a generation change shape.
@@ -56,10 +61,26 @@ def _file_name(name: str) -> str:
     return name
 
 
+#: The one folder a generation has inside it: text layers of extracted documents.
+TEXT_FOLDER = "text"
+
+
+def _generation_file(name: str) -> str:
+    folder, _, rest = name.rpartition("/")
+    if folder not in ("", TEXT_FOLDER):
+        raise ValueError(f"{name[:120]!r} is not a file of a generation")
+    _file_name(rest)
+    return name
+
+
 #: A path relative to the sources folder that cannot lead outside it.
 SourcePath = Annotated[str, AfterValidator(_relative_source)]
 #: One path component, no separator, no `..`, at most 100 characters.
 FileName = Annotated[str, AfterValidator(_file_name)]
+#: A file name, or `text/` and a file name: the paths a generation's files may have.
+GenerationFile = Annotated[str, AfterValidator(_generation_file)]
+#: How a source's text layer was made: "text" is the file itself (.txt, .md).
+SourceKind = Literal["text", "pdf", "html", "docx"]
 
 
 class Span(_Model):
@@ -84,12 +105,33 @@ def document_context(title: str, date: dt.date | None) -> str:
     return f"{title}{when}\n"
 
 
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+_PAGES_DESCRIPTION = "PDF only: the offset where each page starts; pages[0] == 0."
+_SECTIONS_DESCRIPTION = "(offset where a section starts, its heading), ascending."
+
+
+def page_at(pages: list[int] | None, offset: int) -> int | None:
+    """The 1-based page holding the character at `offset`, or None without pages."""
+    return page_of(pages, max(offset, 0)) if pages else None
+
+
+def section_at(sections: list[tuple[int, str]], offset: int) -> str | None:
+    """The heading of the section the character at `offset` sits in, if any."""
+    index = bisect.bisect_right([start for start, _ in sections], offset) - 1
+    return sections[index][1] if index >= 0 else None
+
+
 class Document(_Model):
-    """One source file, its text exactly as decoded, and the metadata read from it."""
+    """One source file, its text layer, and the metadata read from it."""
 
     source: str = Field(description="Path relative to the sources folder, POSIX style.")
-    text: str = Field(description="The whole file decoded as UTF-8, unaltered.")
-    sha256: str = Field(description="SHA-256 of the file's bytes.")
+    text: str = Field(
+        description="The text layer: a .txt or .md file decoded as UTF-8, unaltered; "
+        "what `_formats.extract` read from a PDF, HTML page or .docx."
+    )
+    sha256: Sha256 = Field(description="SHA-256 of the file's bytes.")
     title: str = Field(description="First heading or title-like line, else the file stem.")
     date: dt.date | None = Field(default=None, description="Publication date, if found.")
     series: str | None = Field(default=None, description="Publication or series line.")
@@ -98,16 +140,47 @@ class Document(_Model):
         ge=0,
         description="Where the text after the header lines (title, date, series) starts.",
     )
+    kind: SourceKind = "text"
+    author: str | None = Field(default=None, description="From the file's metadata.")
+    char_runs: list[CharRun] | None = Field(
+        default=None,
+        description="PDF just extracted: where each text-layer character was read "
+        "(see `_formats.Extracted.char_runs`).",
+    )
+    stored_layer: bool = Field(
+        default=False,
+        description="The text layer was read back from the previous generation (the file "
+        "is unchanged), not extracted again.",
+    )
+    pages: list[int] | None = Field(default=None, description=_PAGES_DESCRIPTION)
+    sections: list[tuple[int, str]] = Field(default_factory=list, description=_SECTIONS_DESCRIPTION)
+
+    @model_validator(mode="after")
+    def _runs_inside(self) -> Document:
+        if self.char_runs is not None:
+            check_char_runs(self.char_runs, len(self.text))
+        return self
 
 
 class DocumentRecord(_Model):
-    """What the manifest remembers of a document (everything but its text)."""
+    """What the manifest remembers of a document (everything but its text).
 
-    sha256: str
+    Fields after `chunks` came with PDF, HTML and Word sources; their defaults
+    describe a .txt or .md file, so a manifest written before them still reads."""
+
+    sha256: Sha256
     title: str
     date: dt.date | None = None
     series: str | None = None
     chunks: int = Field(ge=0, description="Number of passages cut from it.")
+    kind: SourceKind = Field(
+        default="text",
+        description="text: the file is its own text layer; pdf, html, docx: the text "
+        "layer was extracted and is stored in the generation (see `text_layer_files`).",
+    )
+    author: str | None = Field(default=None, description="From the file's metadata.")
+    pages: list[int] | None = Field(default=None, description=_PAGES_DESCRIPTION)
+    sections: list[tuple[int, str]] = Field(default_factory=list, description=_SECTIONS_DESCRIPTION)
 
 
 class Chunk(_Model):
@@ -146,6 +219,19 @@ class Citation(_Model):
     )
     chunk_id: int = Field(ge=0, description="Passage id inside its index generation.")
     generation: str = Field(description="The index generation the excerpt came from.")
+    kind: SourceKind = Field(default="text", description="The source's format.")
+    page: int | None = Field(
+        default=None, ge=1, description="PDF only: the 1-based page the excerpt starts on."
+    )
+    page_end: int | None = Field(
+        default=None,
+        ge=1,
+        description="PDF only: the page it ends on, when that is not `page` (the excerpt "
+        "runs over a page break); None when it stays on one page.",
+    )
+    section: str | None = Field(
+        default=None, description="The heading of the section the excerpt sits in, if any."
+    )
 
 
 class Answer(_Model):
@@ -205,7 +291,9 @@ class Manifest(_Model):
     documents: dict[SourcePath, DocumentRecord] = Field(
         description="Per source, its hash and metadata."
     )
-    files: dict[FileName, str] = Field(description="SHA-256 of every other file in the generation.")
+    files: dict[GenerationFile, str] = Field(
+        description="SHA-256 of every other file in the generation, text layers included."
+    )
     index_parameters: IndexParameters | None = None
     query_encoder: QueryEncoderRecord | None = Field(
         default=None, description="Verified ONNX query encoder; None means queries use torch."

@@ -114,13 +114,24 @@ class _PrintableFormatter(logging.Formatter):
         return printable(super().format(record))
 
 
+def page_label(citation: Citation) -> str:
+    """ "p. 3", "pp. 3–4" for an excerpt over a page break, "" without pages."""
+    if citation.page is None:
+        return ""
+    if citation.page_end is None:
+        return f"p. {citation.page}"
+    return f"pp. {citation.page}–{citation.page_end}"
+
+
 def format_citation(citation: Citation, width: int = 100) -> str:
-    """A numbered excerpt with its title, date, file and offsets, for a terminal."""
+    """A numbered excerpt with its title, date, file, page and offsets, for a terminal."""
     date = citation.date.isoformat() if citation.date else "undated"
+    where = " ".join(part for part in (printable(citation.source), page_label(citation)) if part)
+    section = f"  § {printable(citation.section)}" if citation.section else ""
     header = (
         f"[{citation.rank}] {printable(citation.title)} ({date})\n"
-        f"    {printable(citation.source)} [{citation.start}:{citation.end}]  "
-        f"score {citation.score:.3f}"
+        f"    {where} [{citation.start}:{citation.end}]  "
+        f"score {citation.score:.3f}{section}"
     )
     body = textwrap.fill(
         printable(citation.text), width=width, initial_indent="    ", subsequent_indent="    "

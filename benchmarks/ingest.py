@@ -13,28 +13,40 @@ median of `--repeat` runs or a ratio between two measured the same minute.
    words found whole, and pages per second: ours (pypdfium2 plus layout), bare
    pypdfium2, pdfplumber, pdfminer.six and pypdf. Speed also on the PDFs that
    Debian ships under /usr/share/doc, where there are any.
+4. The build time of 100 mixed documents (the alliance corpus's 28 articles,
+   repeated to 100, a quarter each as .txt, PDF printed by Chromium, saved web
+   page and .docx) against the same 100 as .txt in the same minute: a first
+   build, an up-to-date build, and a rebuild after one PDF changed.
 
 Needs /usr/bin/chromium; the peers come with the bench extra
 (`pip install -e '.[bench]'`); a missing one is reported and skipped.
-Run: `python -m benchmarks.ingest [--repeat 3] [--copies 30]`.
+Run: `python -m benchmarks.ingest [--repeat 3] [--copies 30] [--documents 100]
+[--only build]`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import html
 import io
 import multiprocessing
 import re
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
+from assistant import BuildReport, build_index
 from assistant._formats import Extracted, ExtractLimits, _extract_checked, extract
 from tests import formats_fixtures as ff
+
+ALLIANCE = Path(__file__).resolve().parent / "data" / "alliance" / "sources"
+MIXED = ("txt", "pdf", "html", "docx")
 
 DOC_PDFS = [
     Path("/usr/share/doc/libtasn1-doc/libtasn1.pdf"),
@@ -268,16 +280,143 @@ def extractor_comparison(inputs: Inputs, repeat: int) -> None:
             )
 
 
+# ------------------------------------------------------- 4. building mixed folders
+
+
+@dataclasses.dataclass(frozen=True)
+class Article:
+    title: str
+    date_line: str
+    paragraphs: list[str]
+
+
+def alliance_articles(count: int) -> list[Article]:
+    """The alliance corpus's articles, repeated to `count`; each copy gets its own
+    closing line, so that no two files have the same content hash."""
+    articles = []
+    paths = sorted(ALLIANCE.iterdir())
+    for number in range(count):
+        lines = [
+            line.lstrip("# ").strip()
+            for line in paths[number % len(paths)].read_text(encoding="utf-8").split("\n")
+            if line.strip()
+        ]
+        closing = f"This is copy {number + 1} of the article, filed for the benchmark."
+        articles.append(Article(lines[0], lines[1], [*lines[2:], closing]))
+    return articles
+
+
+def _article_html(article: Article) -> str:
+    body = "".join(f"<p>{html.escape(p)}</p>" for p in article.paragraphs)
+    return (
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(article.title)}'
+        f'</title></head><body style="font-family: serif; font-size: 12px; width: 160mm">'
+        f"<h1>{html.escape(article.title)}</h1><p>{html.escape(article.date_line)}</p>{body}"
+        "</body></html>"
+    )
+
+
+def _article_docx(article: Article) -> bytes:
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph(article.title, style="Title")
+    document.add_paragraph(article.date_line)
+    for paragraph in article.paragraphs:
+        document.add_paragraph(paragraph)
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+@contextlib.contextmanager
+def chromium_page() -> Iterator[Any]:
+    """A page of headless Chromium, to print PDFs with."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=ff.CHROMIUM, headless=True, args=ff.CHROMIUM_ARGS
+        )
+        try:
+            yield browser.new_page()
+        finally:
+            browser.close()
+
+
+def write_article(article: Article, path: Path, page: Any) -> None:
+    """`article` as the file `path` names: .txt, .html, .docx, or a PDF printed by
+    Chromium (`page`)."""
+    if path.suffix == ".txt":
+        text = "\n".join([article.title, article.date_line, *article.paragraphs])
+        path.write_text(text + "\n", encoding="utf-8")
+    elif path.suffix == ".html":
+        path.write_text(_article_html(article), encoding="utf-8")
+    elif path.suffix == ".docx":
+        path.write_bytes(_article_docx(article))
+    else:
+        page.set_content(_article_html(article))
+        path.write_bytes(page.pdf(format="A4"))
+
+
+def _timed_build(sources: Path, index: Path) -> tuple[float, BuildReport]:
+    started = time.perf_counter()
+    report = build_index(sources, index)
+    return time.perf_counter() - started, report
+
+
+def mixed_build(documents: int) -> None:
+    print(f"\n4. Build time of {documents} mixed documents vs the same {documents} as .txt")
+    articles = alliance_articles(documents)
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch, chromium_page() as page:
+        for label, kinds in (
+            ("mixed: ¼ each .txt .pdf .html .docx", MIXED),
+            (".txt only", ("txt",)),
+        ):
+            sources = Path(scratch) / kinds[-1] / "sources"
+            sources.mkdir(parents=True)
+            paths = [sources / f"article-{n:03d}.{kinds[n % len(kinds)]}" for n in range(documents)]
+            for article, path in zip(articles, paths, strict=True):
+                write_article(article, path, page)
+            index = sources.parent / "index"
+            first, report = _timed_build(sources, index)
+            again, _ = _timed_build(sources, index)
+            # One document changes: the first PDF (the same article in the .txt folder).
+            number = MIXED.index("pdf")
+            late = [*articles[number].paragraphs, "A late correction was added."]
+            write_article(
+                dataclasses.replace(articles[number], paragraphs=late), paths[number], page
+            )
+            one, changed = _timed_build(sources, index)
+            assert changed.changed == [paths[number].name], changed.summary()
+            rows.append((label, first, again, one, report.chunks_total))
+    head = ("first build", "up to date", "one changed", "passages")
+    print(f"   {'':38s} {head[0]:>12s} {head[1]:>11s} {head[2]:>12s} {head[3]:>9s}")
+    for label, first, again, one, passages in rows:
+        print(f"   {label:38s} {first:11.1f}s {again:10.2f}s {one:11.2f}s {passages:>9d}")
+    (_, mixed_first, _, mixed_one, _), (_, text_first, _, text_one, _) = rows
+    print(
+        f"   mixed / .txt: first build ×{mixed_first / text_first:.2f}, one changed "
+        f"×{mixed_one / text_one:.2f}; one changed / first build (mixed) "
+        f"{mixed_one / mixed_first:.3f}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--repeat", type=int, default=3, help="runs per median")
     parser.add_argument("--copies", type=int, default=30, help="length of the long copies")
+    parser.add_argument("--documents", type=int, default=100, help="files in the build test")
+    parser.add_argument("--only", choices=("build",), help="run only this part")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as folder:
-        inputs = make_inputs(args.copies, Path(folder))
-    speed_per_format(inputs, args.repeat)
-    isolation_costs(inputs, args.repeat)
-    extractor_comparison(inputs, args.repeat)
+    if args.only != "build":
+        with tempfile.TemporaryDirectory() as folder:
+            inputs = make_inputs(args.copies, Path(folder))
+        speed_per_format(inputs, args.repeat)
+        isolation_costs(inputs, args.repeat)
+        extractor_comparison(inputs, args.repeat)
+    mixed_build(args.documents)
     return 0
 
 

@@ -22,7 +22,10 @@ DEV_QA = ROOT.parent / "shared" / "eval" / "dev_qa.jsonl"
 @pytest.fixture(autouse=True)
 def _no_assistant_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests pass folders explicitly; a developer's ASSISTANT_* must not leak in."""
-    for name in ("SOURCES", "INDEX", "MODEL", "CHUNK_TOKENS", "FUSION"):
+    for name in (
+        "SOURCES", "INDEX", "MODEL", "CHUNK_TOKENS", "FUSION", "MAX_PDF_PAGES",
+        "MAX_UNPACKED_MB", "MAX_HTML_MB", "MAX_EXTRACT_SECONDS",
+    ):  # fmt: skip
         monkeypatch.delenv(f"ASSISTANT_{name}", raising=False)
 
 

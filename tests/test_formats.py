@@ -16,8 +16,21 @@ from pathlib import Path
 
 import pypdfium2 as pdfium
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from assistant._formats import Extracted, ExtractLimits, extract, page_of, sniff_kind
+from assistant._formats import (
+    Extracted,
+    ExtractLimits,
+    _clean,
+    _clean_mapped,
+    chars_in_range,
+    extract,
+    named_format,
+    page_of,
+    render_page,
+    sniff_kind,
+)
 
 from . import formats_fixtures as ff
 
@@ -160,6 +173,87 @@ def test_pdf_title_and_sections(docs: Documents, pdf_result: Extracted) -> None:
     for offset, heading in pdf_result.sections:
         assert pdf_result.text[offset : offset + len(heading)] == heading
         assert page_of(pdf_result.pages or [0], offset) == 1
+
+
+@pytest.mark.parametrize("which", ["pdf", "plain_pdf"])
+def test_pdf_char_runs_point_at_the_glyphs_read(docs: Documents, which: str) -> None:
+    data = getattr(docs, which)
+    result = extract(data, ".pdf")
+    assert result.char_runs is not None
+    document = pdfium.PdfDocument(data)
+    textpages = [document[i].get_textpage() for i in range(len(document))]
+    mapped: set[int] = set()
+    for offset, length, page, char in result.char_runs:
+        for k in range(length):
+            letter = result.text[offset + k]
+            code = pdfium.raw.FPDFText_GetUnicode(textpages[page].raw, char + k)
+            glyph = "-" if code == 2 else chr(code)  # 2: PDFium's mark for a line-end "-"
+            if letter == " ":
+                assert glyph.isspace(), (offset + k, glyph)
+            else:  # a ligature's letters both point at its glyph
+                assert letter in _clean(glyph) or (letter, glyph) == ("-", "\u2010"), (
+                    offset + k,
+                    letter,
+                    glyph,
+                )
+            mapped.add(offset + k)
+    # Every letter has its glyph; only spaces and line breaks the joining inserted have none.
+    assert all(c.isspace() for i, c in enumerate(result.text) if i not in mapped)
+    # A run never crosses a page, and pages come in order along the text.
+    pages = [page for _, _, page, _ in result.char_runs]
+    assert pages == sorted(pages)
+    for offset, _, page, _ in result.char_runs:
+        assert page_of(result.pages or [0], offset) == page + 1
+    document.close()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from("ab fi\ufb01\ufb03\u00ad\t\n\x00\x1f\u00a0\ufeff -.")))
+def test_clean_mapped_is_clean(text: str) -> None:
+    where = list(range(len(text)))
+    clean, places = _clean_mapped(text, where)
+    assert clean == _clean(text)
+    assert len(places) == len(clean)
+    assert places == sorted(places)
+    for letter, place in zip(clean, places, strict=True):
+        assert letter in _clean(text[place]) or (letter == " " and text[place].isspace())
+
+
+def test_render_page_boxes_are_pdfiums_char_boxes(docs: Documents, pdf_result: Extracted) -> None:
+    text = pdf_result.text
+    start = text.index("The Joint Statement released following the bilateral")
+    end = text.index("increased cooperation.", start) + len("increased cooperation.")
+    assert pdf_result.char_runs is not None
+    by_page = chars_in_range(pdf_result.char_runs, start, end)
+    assert sorted(by_page) == [2, 3]  # pages 3 and 4: the excerpt runs over the break
+    document = pdfium.PdfDocument(docs.pdf)
+    seen = ""
+    for page_index, chars in by_page.items():
+        image = render_page(docs.pdf, page_index, chars)
+        textpage = document[page_index].get_textpage()
+        assert image.chars == chars
+        assert image.char_boxes == [textpage.get_charbox(c, loose=True) for c in chars]
+        assert len(image.boxes) == len(chars)
+        assert image.png.startswith(b"\x89PNG")
+        assert image.width == 900
+        seen += "".join(textpage.get_text_range(c, 1) for c in chars)
+    # The glyphs boxed are the excerpt's, in order (PDFium's spaces and hyphens aside).
+    assert _letters(seen) == _letters(text[start:end])
+    document.close()
+
+
+def _letters(text: str) -> str:
+    return "".join(c for c in text if c.isalnum())
+
+
+def test_named_format() -> None:
+    assert named_format(b"%PDF-1.7 ...") == "a PDF"
+    assert named_format(ff._tiny_png()) == "a PNG image"
+    assert named_format(b"<!DOCTYPE html><p>markup in a text file is text</p>") is None
+    assert named_format("Café".encode("latin-1")) is None  # left to the text decoder
+    assert named_format(b"plain words") is None
+    assert named_format(b"A note: every PDF opens with %PDF-1.7, then objects.") is None
+    assert named_format(b"\x00junk %PDF-1.7 \xff") == "a PDF"
 
 
 def test_isolated_and_in_process_agree(docs: Documents, pdf_result: Extracted) -> None:

@@ -57,16 +57,21 @@ def test_bad_files_are_skipped_with_reasons(tmp_path: Path) -> None:
     (tmp_path / "latin1.txt").write_bytes("Caf\xe9 au lait in Tokyo.".encode("latin-1"))
     (tmp_path / "binary.md").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
     (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "noise.md").write_bytes(bytes(range(256)))
     (tmp_path / "slides.pdf").write_bytes(b"%PDF-1.7")
+    (tmp_path / "slides.key").write_bytes(b"PK\x03\x04 a keynote deck")
     (tmp_path / ".hidden.txt").write_text("ignored entirely")
     documents, skipped = load_documents(tmp_path)
     assert [d.source for d in documents] == ["good.txt"]
     reasons = {s.source: s.reason for s in skipped}
     assert reasons == {
-        "binary.md": "looks binary (contains NUL bytes)",
+        # the content's magic numbers name what it is
+        "binary.md": "extension says .md but content is a PNG image",
+        "noise.md": "looks binary (contains NUL bytes)",
         "empty.txt": "empty file",
         "latin1.txt": "not valid UTF-8 (byte 3)",
-        "slides.pdf": "unsupported file type .pdf; supported: .md, .txt",
+        "slides.pdf": "truncated PDF: no %%EOF marker at the end",
+        "slides.key": "unsupported file type .key; supported: .docx, .htm, .html, .md, .pdf, .txt",
     }
 
 

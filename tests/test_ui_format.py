@@ -1,7 +1,16 @@
 import datetime as dt
 
 from assistant import Answer, Citation, ExcerptContext, Span
-from ui.format import escape, render_answer, render_citation, render_user
+from assistant._formats import PageImage
+from assistant._viewer import SourceView
+from ui.format import (
+    escape,
+    render_answer,
+    render_citation,
+    render_user,
+    render_viewer,
+    view_link,
+)
 
 TEXT = "The long awaited move grants autonomy. It also <b>helps</b> with *coordination*."
 
@@ -68,3 +77,35 @@ def test_user_text_is_shown_as_text() -> None:
     assert render_user("<img src=x onerror=alert(1)>") == (
         "&#60;img src&#61;x onerror&#61;alert&#40;1&#41;&#62;"
     )
+
+
+def test_citation_shows_pages_and_section_and_links_to_the_viewer() -> None:
+    html = render_citation(
+        _citation(source="a b/brief.pdf", kind="pdf", page=3, page_end=4, section="Bottom <Line>"),
+        None,
+    )
+    assert "pp. 3–4" in html
+    assert "§ Bottom &#60;Line&#62;" in html
+    assert 'href="#view/100/180/a%20b%2Fbrief.pdf"' in html
+    assert view_link(_citation()) == "#view/100/180/brief.txt"
+    assert " p. " not in render_citation(_citation(), None)
+
+
+def test_viewer_escapes_the_source_and_inlines_the_page_image() -> None:
+    view = SourceView(
+        source="x<y>.pdf", title="T <b>", kind="pdf", start=5, end=9, page=2, page_count=3,
+        before="<script>", excerpt="text", after="*after*", clipped_before=True,
+        clipped_after=False,
+        pages=[
+            PageImage(page_index=1, png=b"\x89PNG fake", width=10, height=20, chars=[4],
+                      char_boxes=[(1.0, 2.0, 3.0, 4.0)], boxes=[(1, 2, 3, 4)])
+        ],
+    )  # fmt: skip
+    html = render_viewer(view)
+    assert "<script>" not in html
+    assert "T &#60;b&#62;" in html
+    assert 'src="data:image/png;base64,iVBORyBmYWtl"' in html
+    assert 'data-boxes="&#91;&#91;1, 2, 3, 4&#93;&#93;"' in html
+    assert '<mark id="viewer-excerpt">text</mark>' in html
+    assert "…&#60;script&#62;" in html
+    assert "PDF, 3 pages" in html

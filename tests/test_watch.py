@@ -16,6 +16,7 @@ from assistant import SourcesError, WatchEvent, retrieve, watch_sources
 from assistant._errors import IndexMissingError
 from assistant._storage import POINTER, read_generation
 
+from . import formats_fixtures as ff
 from .conftest import DATA
 
 WAIT = 60.0  # generous: a rebuild embeds a few passages, but CI machines are noisy
@@ -117,10 +118,23 @@ def test_burst_of_changes_is_one_rebuild(watcher: tuple[Watcher, Path, Path]) ->
     assert "inspection-3.txt" not in sources_now
 
 
+def test_word_and_web_pages_trigger_rebuilds(watcher: tuple[Watcher, Path, Path]) -> None:
+    running, sources, index = watcher
+    running.next_event()
+    brief = ff.load_brief()
+    (sources / "brief.docx").write_bytes(ff.brief_docx(brief))
+    (sources / "brief.htm").write_text(ff.brief_web_page(brief), encoding="utf-8")
+    event = running.next_event()
+    assert event.report is not None
+    assert sorted(event.report.added) == ["brief.docx", "brief.htm"]
+    assert _indexed(index) == {"brief.docx", "brief.htm", "typhoon-relief.txt"}
+
+
 def test_unsupported_files_do_not_trigger_rebuilds(watcher: tuple[Watcher, Path, Path]) -> None:
     running, sources, _ = watcher
     running.next_event()
-    (sources / "scan.pdf").write_bytes(b"%PDF-1.7 binary")
+    (sources / "scan.png").write_bytes(b"\x89PNG\r\n\x1a\n binary")
+    (sources / "slides.pptx").write_bytes(b"PK\x03\x04 binary")
     (sources / "notes.txt~").write_text("editor backup")
     with pytest.raises(queue.Empty):
         running.events.get(timeout=2.0)

@@ -1,7 +1,8 @@
-"""The Gradio chat app: ask, read the answer, see every excerpt it rests on.
+"""The Gradio chat app: ask, read the answer, see every excerpt it rests on, and
+open any of them in its document (the source viewer).
 
-Only this package imports gradio; it calls `assistant.ask()` and never touches
-FAISS or the model directly.
+Only this package imports gradio; it calls `assistant.ask()` and
+`assistant.view_source()` and never touches FAISS, PDFium or the model directly.
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ from typing import Any, NoReturn, Self
 
 import gradio as gr
 from gradio.components.chatbot import ChatbotDataMessages
-from pydantic import ModelWrapValidatorHandler, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    model_validator,
+)
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
@@ -32,20 +40,25 @@ from starlette.websockets import WebSocketClose
 from assistant import (
     Answer,
     AssistantError,
+    Citation,
     QuestionError,
     ask,
     context_of,
     index_status,
     resolve_followup,
+    view_source,
 )
 from assistant._context import PreviousTurn
 
 from .format import (
     EMPTY_QUESTION_REPLY,
+    VIEWER_PLACEHOLDER,
     render_answer,
     render_error,
     render_status,
     render_user,
+    render_viewer,
+    render_viewer_message,
 )
 
 __all__ = ["EXAMPLES", "RequestGuard", "check_exposure", "create_app", "serve", "served_origins"]
@@ -74,6 +87,56 @@ WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 Message = dict[str, Any]
 Turn = dict[str, Any]
+
+# "View source" under an excerpt: the chat's HTML is sanitized (no handlers, no
+# scripts, no data- attributes), so one listener on the page reads the excerpt's
+# offsets and source from the link (ui.format.view_link) into a hidden textbox,
+# whose change event asks the server for the viewer (`ChatHandlers.view`).
+APP_JS = """
+() => {
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest ? event.target.closest("#chat a.view-source") : null;
+    if (!link) return;
+    event.preventDefault();
+    const parts = (link.getAttribute("href") || "").split("/");
+    const box = document.querySelector("#viewer-request textarea");
+    if (parts.length !== 4 || parts[0] !== "#view" || !box) return;
+    box.value = JSON.stringify({
+      source: decodeURIComponent(parts[3]),
+      start: Number(parts[1]),
+      end: Number(parts[2]),
+      nonce: Date.now(),
+    });
+    box.dispatchEvent(new Event("input", { bubbles: true }));
+  });
+}
+"""
+# After the viewer updates: bring the excerpt into view, on the page image (its
+# first box, from the image's data-boxes) or in the text (its <mark>).
+SCROLL_TO_EXCERPT_JS = """
+() => {
+  const image = document.querySelector("#viewer figure img");
+  const mark = document.querySelector("#viewer .viewer-text mark");
+  if (image) {
+    const boxes = JSON.parse(image.dataset.boxes || "[]");
+    const scale = image.clientWidth / Number(image.getAttribute("width") || 1);
+    const offset = boxes.length ? boxes[0][1] * scale : 0;
+    const top = image.getBoundingClientRect().top + window.scrollY + offset;
+    window.scrollTo({ top: Math.max(0, top - window.innerHeight / 3), behavior: "smooth" });
+  } else if (mark) {
+    const text = mark.closest(".viewer-text");
+    text.scrollTop = mark.offsetTop - text.offsetTop - text.clientHeight / 3;
+    text.scrollIntoView({ behavior: "smooth", block: "center" });
+  }
+}
+"""
+APP_CSS = """
+#viewer .viewer-text { max-height: 420px; overflow-y: auto; white-space: pre-wrap;
+  font-family: Georgia, serif; line-height: 1.5; padding: 0.5em; border: 1px solid #ddd; }
+#viewer figure { margin: 0 0 1em 0; }
+#viewer img { max-width: 100%; height: auto; border: 1px solid #ccc; }
+#viewer mark { background: #ffe08a; }
+"""
 
 
 def _is_loopback(host: str) -> bool:
@@ -225,6 +288,35 @@ def _previous_turn(turns: list[Turn]) -> PreviousTurn | None:
     )
 
 
+class ViewRequest(BaseModel):
+    """What "View source" sends: which excerpt (the browser's click handler, or any
+    API client: trusted no further than these checks)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    source: str = Field(max_length=1000)
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+
+
+def _cited(turns: list[Turn], request: ViewRequest) -> Citation | None:
+    """The citation of the conversation the request names, latest first: only an
+    excerpt that was actually cited is opened, with the text it was cited with."""
+    for turn in reversed(turns):
+        try:
+            citations = Answer.model_validate(turn.get("answer")).citations
+        except ValidationError:
+            continue
+        for citation in citations:
+            if (citation.source, citation.start, citation.end) == (
+                request.source,
+                request.start,
+                request.end,
+            ):
+                return citation
+    return None
+
+
 class ChatHandlers:
     """The event handlers, bound to one index and sources folder."""
 
@@ -233,8 +325,26 @@ class ChatHandlers:
         self.sources_dir = sources_dir
 
     def render(self, answer: Answer) -> str:
-        contexts = [context_of(c, self.sources_dir) for c in answer.citations]
+        contexts = [
+            context_of(c, self.sources_dir, index_dir=self.index_dir) for c in answer.citations
+        ]
         return render_answer(answer, contexts)
+
+    def view(self, request: str | None, turns: list[Turn] | None) -> str:
+        """The source viewer for one cited excerpt; every failure becomes a message
+        in the viewer."""
+        try:
+            wanted = ViewRequest.model_validate_json(request or "")
+        except ValidationError:
+            return render_viewer_message("That is not an excerpt of this conversation.")
+        citation = _cited(_recent_turns(turns), wanted)
+        if citation is None:
+            return render_viewer_message("That is not an excerpt of this conversation.")
+        try:
+            view = view_source(citation, index_dir=self.index_dir, sources_dir=self.sources_dir)
+        except AssistantError as exc:
+            return render_viewer_message(f"The source cannot be shown: {exc}")
+        return render_viewer(view)
 
     def respond(
         self,
@@ -339,6 +449,10 @@ def create_app(index_dir: Path, sources_dir: Path) -> gr.Blocks:
                 k = gr.Slider(1, MAX_K, value=DEFAULT_K, step=1, label="Excerpts per answer")
                 new_chat = gr.Button("New conversation")
                 status = gr.Markdown(elem_id="index-status")
+        gr.Markdown("### Source viewer")
+        viewer = gr.HTML(render_viewer_message(VIEWER_PLACEHOLDER), elem_id="viewer")
+        # Written by APP_JS when "View source" is clicked; in the page, never shown.
+        view_request = gr.Textbox(visible="hidden", elem_id="viewer-request", max_length=2000)
         turns = gr.BrowserState([], storage_key="alliance-assistant-turns")
 
         question.submit(
@@ -347,7 +461,15 @@ def create_app(index_dir: Path, sources_dir: Path) -> gr.Blocks:
             [question, chatbot, turns],
             api_name="ask",
         )
-        new_chat.click(lambda: ([], []), None, [chatbot, turns], api_visibility="private")
+        view_request.change(
+            handlers.view, [view_request, turns], viewer, api_name="view_source"
+        ).then(None, None, None, js=SCROLL_TO_EXCERPT_JS, api_visibility="private")
+        new_chat.click(
+            lambda: ([], [], render_viewer_message(VIEWER_PLACEHOLDER)),
+            None,
+            [chatbot, turns, viewer],
+            api_visibility="private",
+        )
         app.load(handlers.restore, turns, chatbot, api_visibility="private").then(
             handlers.status, None, status, api_visibility="private"
         )
@@ -469,6 +591,8 @@ def serve(
                 footer_links=[],
                 max_file_size=MAX_FILE_SIZE,
                 app_kwargs=app_kwargs,
+                js=APP_JS,
+                css=APP_CSS,
             )
     except BaseException:
         remove_temp_dir()
