@@ -22,7 +22,7 @@ from ._query_encoder import query_embedder
 from ._ranking import fuse_convex, fuse_rrf, is_near_duplicate, pick_highlights, word_set
 from ._settings import RetrievalSettings, Settings
 from ._storage import POINTER, Generation, current_generation, read_generation
-from ._types import Citation, Span, document_context, page_at, section_at
+from ._types import Citation, Copy, Span, document_context, page_at, section_at
 
 __all__ = [
     "SearchResult",
@@ -238,15 +238,7 @@ def search(question: str, k: int, settings: Settings) -> SearchResult:
             fused = fuse_convex(dense, lexical_hits, options.alpha)
         ranked = _with_evidence(fused, generation, query, options)
 
-    chosen: list[tuple[int, float]] = []
-    for chunk_id, score in ranked:
-        if len(chosen) == k:
-            break
-        if not any(
-            _overlaps(searcher, chunk_id, other, options.duplicate_containment)
-            for other, _ in chosen
-        ):
-            chosen.append((chunk_id, score))
+    chosen, copies = _select(searcher, ranked, k, options.duplicate_containment)
 
     weights = _term_weights(terms, lexical)
     known = set(lexical.known_terms(terms))
@@ -263,7 +255,7 @@ def search(question: str, k: int, settings: Settings) -> SearchResult:
     )
     highlights = _highlights(generation, [i for i, _ in chosen], query, weights, options)
     citations = [
-        _cite(generation, chunk_id, score, rank, spans)
+        _cite(generation, chunk_id, score, rank, spans, copies.get(chunk_id, []))
         for rank, ((chunk_id, score), spans) in enumerate(zip(chosen, highlights, strict=True), 1)
     ]
     return SearchResult(question=text, citations=citations, signals=signals)
@@ -318,6 +310,29 @@ def _with_evidence(
     return sorted(scored, key=lambda item: (-item[1], item[0]))
 
 
+def _select(
+    searcher: Searcher, ranked: list[tuple[int, float]], k: int, containment: float
+) -> tuple[list[tuple[int, float]], dict[int, list[int]]]:
+    """The best `k` passages that do not repeat a better one, and for each the
+    passages of other documents that repeat it (the same brief as PDF and as text):
+    those are named on its citation instead of taking excerpt slots of their own."""
+    chosen: list[tuple[int, float]] = []
+    copies: dict[int, list[int]] = {}
+    chunks = searcher.generation.chunks
+    for chunk_id, score in ranked:
+        repeated = next(
+            (other for other, _ in chosen if _overlaps(searcher, chunk_id, other, containment)),
+            None,
+        )
+        if repeated is None and len(chosen) < k:
+            chosen.append((chunk_id, score))
+        elif repeated is not None and chunks[repeated].source != chunks[chunk_id].source:
+            sources = {chunks[c].source for c in copies.get(repeated, [])}
+            if chunks[chunk_id].source not in sources:
+                copies.setdefault(repeated, []).append(chunk_id)
+    return chosen, copies
+
+
 def _overlaps(searcher: Searcher, a: int, b: int, containment: float) -> bool:
     """Passages `a` and `b` share text: overlapping offsets or near-identical words."""
     first, second = searcher.generation.chunks[a], searcher.generation.chunks[b]
@@ -367,6 +382,7 @@ def _cite(
     score: float,
     rank: int,
     highlights: list[tuple[int, int]],
+    copies: list[int],
 ) -> Citation:
     chunk = generation.chunks[chunk_id]
     record = generation.manifest.documents[chunk.source]
@@ -390,6 +406,20 @@ def _cite(
         page=page,
         page_end=page_end if page_end != page else None,
         section=section_at(record.sections, chunk.start),
+        also_in=[_copy(generation, other) for other in copies],
+    )
+
+
+def _copy(generation: Generation, chunk_id: int) -> Copy:
+    chunk = generation.chunks[chunk_id]
+    record = generation.manifest.documents[chunk.source]
+    return Copy(
+        source=chunk.source,
+        title=record.title,
+        kind=record.kind,
+        start=chunk.start,
+        end=chunk.end,
+        page=page_at(record.pages, chunk.start),
     )
 
 

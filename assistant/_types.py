@@ -24,6 +24,7 @@ __all__ = [
     "BuildReport",
     "Chunk",
     "Citation",
+    "Copy",
     "Document",
     "DocumentRecord",
     "Manifest",
@@ -201,6 +202,17 @@ class Chunk(_Model):
         return self
 
 
+class Copy(_Model):
+    """Where else a cited passage stands, word for word or nearly."""
+
+    source: str = Field(description="Path relative to the sources folder, POSIX style.")
+    title: str
+    kind: SourceKind = "text"
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    page: int | None = Field(default=None, ge=1, description="PDF only: its first page.")
+
+
 class Citation(_Model):
     """One cited excerpt returned for a question."""
 
@@ -231,6 +243,11 @@ class Citation(_Model):
     )
     section: str | None = Field(
         default=None, description="The heading of the section the excerpt sits in, if any."
+    )
+    also_in: list[Copy] = Field(
+        default_factory=list,
+        description="The same passage in other documents (the brief as PDF and as a web "
+        "page beside its text): listed here instead of as excerpts of their own.",
     )
 
 

@@ -133,6 +133,15 @@ def format_citation(citation: Citation, width: int = 100) -> str:
         f"    {where} [{citation.start}:{citation.end}]  "
         f"score {citation.score:.3f}{section}"
     )
+    if citation.also_in:
+        copies = ", ".join(
+            " ".join(
+                part for part in (printable(c.source), f"p. {c.page}" if c.page else "") if part
+            )
+            + f" [{c.start}:{c.end}]"
+            for c in citation.also_in
+        )
+        header += f"\n    also in {copies}"
     body = textwrap.fill(
         printable(citation.text), width=width, initial_indent="    ", subsequent_indent="    "
     )

@@ -33,6 +33,7 @@ from assistant import (
 from assistant import _sources as sources_module
 from assistant._storage import MANIFEST, read_generation
 from assistant._text_layers import layer_names
+from assistant.cli import main
 
 from . import formats_fixtures as ff
 from .conftest import BRIEF, SOURCES
@@ -140,6 +141,41 @@ def test_each_format_cites_the_txt_excerpt_with_its_pages(
         assert _letters(" ".join(words[:4])) in pages[first - 1]
         assert _letters(" ".join(words[-4:])) in pages[last - 1]
         assert citation.section == ff.load_brief().bluf_heading
+
+
+@pytest.mark.parametrize("question", sorted(QUESTIONS))
+def test_one_folder_with_every_format_cites_the_excerpt_three_more_ways(
+    tmp_path: Path,
+    printed: dict[str, bytes],
+    embedder,
+    question: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The issue's scenario: the brief as text, PDF, web page and Word file in one
+    folder. The excerpt is cited once, and its copies are named with their pages."""
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    for kind in FORMATS:
+        (sources / f"brief.{kind}").write_bytes(printed[kind])
+    build_index(sources, tmp_path / "index", embedder=embedder)
+    evidence, (first, _last) = QUESTIONS[question]
+
+    citations = retrieve(question, k=5, index_dir=tmp_path / "index")
+
+    holding = [c for c in citations if evidence in c.text]
+    assert len(holding) == 1, [c.source for c in holding]
+    (cited,) = holding
+    copies = {copy.source: copy for copy in cited.also_in}
+    assert {cited.source, *copies} == {f"brief.{kind}" for kind in FORMATS}
+    for copy in copies.values():
+        text = source_text(copy.source, index_dir=tmp_path / "index", sources_dir=sources)
+        assert ff.squash(text[copy.start : copy.end]) == ff.squash(cited.text)
+    pdf = copies.get("brief.pdf") or cited
+    assert pdf.page == first
+    assert main(["ask", question, "--index", str(tmp_path / "index")]) == 0
+    printed_answer = capsys.readouterr().out
+    assert "    also in " in printed_answer
+    assert f"p. {first}" in printed_answer
 
 
 def test_offsets_round_trip_for_every_chunk_and_citation(corpora: dict[str, Corpus]) -> None:

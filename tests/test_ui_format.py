@@ -109,3 +109,14 @@ def test_viewer_escapes_the_source_and_inlines_the_page_image() -> None:
     assert '<mark id="viewer-excerpt">text</mark>' in html
     assert "…&#60;script&#62;" in html
     assert "PDF, 3 pages" in html
+
+
+def test_copies_in_other_documents_are_named_with_their_pages() -> None:
+    copies = [
+        {"source": "brief.pdf", "title": "t", "kind": "pdf", "start": 10, "end": 90, "page": 4},
+        {"source": "<evil>.html", "title": "t", "kind": "html", "start": 5, "end": 70},
+    ]
+    html = render_citation(_citation(also_in=copies), None)
+    assert '<p class="also-in">Also in <code>brief&#46;pdf</code> p. 4, ' in html
+    assert "<code>&#60;evil&#62;&#46;html</code></p>" in html
+    assert "also-in" not in render_citation(_citation(), None)

@@ -100,6 +100,16 @@ def render_citation(citation: Citation, context: ExcerptContext | None) -> str:
         if part
     )
     body = f"<blockquote>{_marked_excerpt(citation)}</blockquote>"
+    if citation.also_in:
+        copies = ", ".join(
+            " ".join(
+                part
+                for part in (f"<code>{escape(c.source)}</code>", page_label(c.page, None))
+                if part
+            )
+            for c in citation.also_in
+        )
+        body += f'<p class="also-in">Also in {copies}</p>'
     if context and (context.before or context.after):
         surrounding = (
             f"…{escape(context.before)}<strong>{escape(citation.text)}</strong>"
