@@ -8,7 +8,7 @@ import os
 import threading
 import unicodedata
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -78,12 +78,22 @@ class Searcher:
     """A generation with the structures built from it on load; shared by threads."""
 
     generation: Generation
-    lexical: LexicalIndex
-    lexical_in_context: LexicalIndex
-    """BM25 over each passage preceded by its document's title and date."""
     in_context: list[str]
+    """Each passage preceded by its document's title and date."""
     texts: list[str]
     words: list[frozenset[str]]
+    _lexical: dict[bool, LexicalIndex] = field(default_factory=dict)
+    _lexical_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def lexical(self, in_context: bool) -> LexicalIndex:
+        """BM25 over the passages, with their titles and dates or alone; built on
+        first use, so a process builds only the one its settings ask for."""
+        with self._lexical_lock:
+            if in_context not in self._lexical:
+                self._lexical[in_context] = LexicalIndex(
+                    self.in_context if in_context else self.texts
+                )
+            return self._lexical[in_context]
 
 
 _cache_lock = threading.Lock()
@@ -123,12 +133,7 @@ def load_searcher(index_dir: Path) -> Searcher:
             generation = read_generation(key, fallback=True)
             texts = [chunk.text for chunk in generation.chunks]
             cached = Searcher(
-                generation,
-                LexicalIndex(texts),
-                LexicalIndex(in_context := _with_context(generation)),
-                in_context,
-                texts,
-                [word_set(t) for t in texts],
+                generation, _with_context(generation), texts, [word_set(t) for t in texts]
             )
         _cache[key] = (stamp, cached)
         return cached
@@ -210,7 +215,7 @@ def search(question: str, k: int, settings: Settings) -> SearchResult:
     text = clean_question(question, settings.max_question_chars)
     k = min(check_k(k), settings.retrieval.max_results)
     searcher = load_searcher(settings.index_dir)
-    generation, lexical = searcher.generation, searcher.lexical
+    generation = searcher.generation
     embedder = _embedder_for(generation, settings)
     query = embedder.encode_query(text)
     terms = content_terms(text)
@@ -218,7 +223,7 @@ def search(question: str, k: int, settings: Settings) -> SearchResult:
     # One pool whatever k is, so a passage's rank does not depend on how many
     # were asked for (k is already capped at max_results).
     pool = min(generation.index.count, max(options.candidates, k))
-    lexical_index = searcher.lexical_in_context if options.lexical_context else lexical
+    lexical_index = searcher.lexical(options.lexical_context)
 
     dense = dict(generation.index.search(query, pool))
     lexical_scores = lexical_index.scores(terms)
@@ -240,8 +245,8 @@ def search(question: str, k: int, settings: Settings) -> SearchResult:
 
     chosen, copies = _select(searcher, ranked, k, options.duplicate_containment)
 
-    weights = _term_weights(terms, lexical)
-    known = set(lexical.known_terms(terms))
+    weights = _term_weights(terms, lexical_index)
+    known = set(lexical_index.known_terms(terms))
     retrieved_terms = {
         term
         for chunk_id, _ in chosen[:_COVERAGE_DEPTH]
