@@ -13,6 +13,7 @@ import socket
 import stat
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -501,32 +502,39 @@ def test_read_only_index_for_another_account_is_one_line(copies: tuple[Path, Pat
         shutil.rmtree(shared)
 
 
-def _build_as_nobody(sources: Path, index: Path) -> None:
-    for path in [index, *index.rglob("*"), sources, *sources.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
+def _as_nobody(task: Callable[[], str]) -> str:
+    """Run `task` in a forked child that has become `nobody` and return what it
+    returned. The code is already loaded, so this does not depend on the virtual
+    environment being readable by that account."""
     read, write = os.pipe()
-    # A forked child becomes `nobody`: the code is already loaded, so the test
-    # does not depend on the virtual environment being readable by that account.
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
         os.close(read)
-        status = 1
         try:
             os.setgroups([])
             os.setgid(65534)
             os.setuid(65534)
-            errors = io.StringIO()
-            with contextlib.redirect_stderr(errors), contextlib.redirect_stdout(io.StringIO()):
-                status = main(
-                    ["build", "--quiet", "--sources", str(sources), "--index", str(index)]
-                )
-            os.write(write, f"{status}\n{errors.getvalue()}".encode())
+            os.write(write, task().encode())
         finally:
             os._exit(0)
     os.close(write)
     with os.fdopen(read) as pipe:
-        status, _, err = pipe.read().partition("\n")
+        result = pipe.read()
     os.waitpid(pid, 0)
+    return result
+
+
+def _build_as_nobody(sources: Path, index: Path) -> None:
+    for path in [index, *index.rglob("*"), sources, *sources.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+    def build() -> str:
+        errors = io.StringIO()
+        with contextlib.redirect_stderr(errors), contextlib.redirect_stdout(io.StringIO()):
+            status = main(["build", "--quiet", "--sources", str(sources), "--index", str(index)])
+        return f"{status}\n{errors.getvalue()}"
+
+    status, _, err = _as_nobody(build).partition("\n")
     assert_one_line_error(int(status), err, "cannot write to index folder", "Permission denied")
     assert retrieve("Who is Japan's defense minister?", k=1, index_dir=index)[0].source == BRIEF
 
@@ -559,17 +567,31 @@ def test_a_folder_vanishing_while_listed_is_not_an_error(tmp_path: Path) -> None
 # Smaller --------------------------------------------------------------------------
 
 
-def test_unreadable_subfolder_is_named(tmp_path: Path) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root reads every folder")
-    sources = brief_sources(tmp_path)
-    (sources / "locked").mkdir()
-    (sources / "locked").chmod(0)
+def test_unreadable_subfolder_is_named() -> None:
+    # pytest's temp root is owner-only: a folder every account can enter.
+    root = Path(tempfile.mkdtemp(prefix="assistant-unreadable-"))
+    root.chmod(0o755)
     try:
-        _, skipped = load_documents(sources)
+        sources = brief_sources(root)
+        (sources / BRIEF).chmod(0o644)
+        sources.chmod(0o755)
+        (sources / "locked").mkdir()
+        (sources / "locked" / "note.txt").write_text("Hidden from other accounts.\n")
+        (sources / "locked").chmod(0)
+
+        def listing() -> str:
+            documents, skipped = load_documents(sources)
+            return json.dumps([[d.source for d in documents], [s.model_dump() for s in skipped]])
+
+        # root reads every folder: the listing must run as another account to see one
+        # it cannot read (CI runs as root; as another user it runs directly).
+        raw = _as_nobody(listing) if os.geteuid() == 0 else listing()
     finally:
-        (sources / "locked").chmod(0o755)
-    assert [s.source for s in skipped] == ["locked"]
+        (root / "sources" / "locked").chmod(0o755)
+        shutil.rmtree(root)
+    documents, skipped = json.loads(raw)
+    assert documents == [BRIEF]
+    assert skipped == [{"source": "locked", "reason": "folder not readable (Permission denied)"}]
 
 
 def test_control_characters_never_reach_the_terminal(
