@@ -22,7 +22,7 @@ from ._query_encoder import query_embedder
 from ._ranking import fuse_convex, fuse_rrf, is_near_duplicate, pick_highlights, word_set
 from ._settings import RetrievalSettings, Settings
 from ._storage import POINTER, Generation, current_generation, read_generation
-from ._types import Citation, Copy, Span, document_context, page_at, section_at
+from ._types import Citation, Copy, Span, document_context, page_at, page_span, section_at
 
 __all__ = [
     "SearchResult",
@@ -391,9 +391,7 @@ def _cite(
 ) -> Citation:
     chunk = generation.chunks[chunk_id]
     record = generation.manifest.documents[chunk.source]
-    page = page_at(record.pages, chunk.start)
-    # The last character's page: a passage may run on over a page break.
-    page_end = page_at(record.pages, max(chunk.end - 1, chunk.start))
+    page, page_end = page_span(record.pages, chunk.start, chunk.end)
     return Citation(
         rank=rank,
         score=score,
@@ -409,7 +407,7 @@ def _cite(
         generation=generation.manifest.generation,
         kind=record.kind,
         page=page,
-        page_end=page_end if page_end != page else None,
+        page_end=page_end,
         section=section_at(record.sections, chunk.start),
         also_in=[_copy(generation, other) for other in copies],
     )

@@ -34,6 +34,7 @@ __all__ = [
     "Span",
     "document_context",
     "page_at",
+    "page_span",
     "section_at",
 ]
 
@@ -116,6 +117,15 @@ _SECTIONS_DESCRIPTION = "(offset where a section starts, its heading), ascending
 def page_at(pages: list[int] | None, offset: int) -> int | None:
     """The 1-based page holding the character at `offset`, or None without pages."""
     return page_of(pages, max(offset, 0)) if pages else None
+
+
+def page_span(pages: list[int] | None, start: int, end: int) -> tuple[int | None, int | None]:
+    """The pages of the excerpt `[start, end)`: its first page, and its last page when
+    that differs (the excerpt runs over a page break), else None; (None, None)
+    without pages."""
+    first = page_at(pages, start)
+    last = page_at(pages, max(end - 1, start))
+    return first, last if last != first else None
 
 
 def section_at(sections: list[tuple[int, str]], offset: int) -> str | None:

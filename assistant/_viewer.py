@@ -23,7 +23,7 @@ from ._retrieval import load_searcher
 from ._settings import Settings
 from ._storage import Generation
 from ._text_layers import read_char_runs, source_text
-from ._types import Citation, DocumentRecord, SourceKind, page_at, section_at
+from ._types import Citation, DocumentRecord, SourceKind, page_span, section_at
 
 __all__ = ["SourceView", "view_source"]
 
@@ -118,8 +118,7 @@ def view_source(
 def _text_view(citation: Citation, record: DocumentRecord, text: str) -> SourceView:
     low = max(0, citation.start - CONTEXT_CHARS)
     high = min(len(text), citation.end + CONTEXT_CHARS)
-    page = page_at(record.pages, citation.start)
-    page_end = page_at(record.pages, max(citation.end - 1, citation.start))
+    page, page_end = page_span(record.pages, citation.start, citation.end)
     return SourceView(
         source=citation.source,
         title=record.title,
@@ -129,7 +128,7 @@ def _text_view(citation: Citation, record: DocumentRecord, text: str) -> SourceV
         start=citation.start,
         end=citation.end,
         page=page,
-        page_end=page_end if page_end != page else None,
+        page_end=page_end,
         page_count=len(record.pages) if record.pages else None,
         section=section_at(record.sections, citation.start),
         before=text[low : citation.start],
@@ -162,8 +161,9 @@ def _draw_pages(
         )
     chars = chars_in_range(read_char_runs(generation, record), citation.start, citation.end)
     assert record.pages is not None  # a PDF's record has its pages
-    first = page_at(record.pages, citation.start) or 1
-    last = page_at(record.pages, max(citation.end - 1, citation.start)) or first
+    page, page_end = page_span(record.pages, citation.start, citation.end)
+    first = page or 1
+    last = page_end or first
     limits = settings.ingest.extract_limits()
     # A passage spans a page break or two; a long span (a hand-made citation) is
     # shown from its first page, not drawn whole.
