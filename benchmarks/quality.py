@@ -271,11 +271,6 @@ class Row:
     dialogues: DialogueReport | None = None
 
 
-def _with_fusion(settings: Settings, fusion: str) -> Settings:
-    retrieval = settings.retrieval.model_copy(update={"fusion": fusion})
-    return settings.model_copy(update={"retrieval": retrieval})
-
-
 def _with(settings: Settings, section: str, **changes: object) -> Settings:
     """`settings` with fields of one section (`retrieval`, `chunking`…) changed."""
     part = getattr(settings, section).model_copy(update=changes)
@@ -423,9 +418,9 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 ),
             ),
-            Row("project, dense only", _project(_with_fusion(base, "dense"))),
-            Row("project, BM25 only", _project(_with_fusion(base, "lexical"))),
-            Row("project, RRF", _project(_with_fusion(base, "rrf"))),
+            Row("project, dense only", _project(_with(base, "retrieval", fusion="dense"))),
+            Row("project, BM25 only", _project(_with(base, "retrieval", fusion="lexical"))),
+            Row("project, RRF", _project(_with(base, "retrieval", fusion="rrf"))),
             Row("plain dense, 400/80 chars", ChunkBaseline(windows, "dense", base), False),
             Row("plain BM25, 400/80 chars", ChunkBaseline(windows, "bm25", base), False),
             Row("plain RRF, 400/80 chars", ChunkBaseline(windows, "rrf", base), False),
