@@ -5,16 +5,6 @@
 >>> retrieve("Who attended the 2+2 in Tokyo?", k=5)  # doctest: +SKIP
 """
 
-from ._answer import ABSTAIN_MESSAGE, ExtractiveGenerator, Generator, ask
-from ._context import (
-    ExcerptContext,
-    IndexedDocument,
-    IndexStatus,
-    PreviousTurn,
-    context_of,
-    index_status,
-    resolve_followup,
-)
 from ._errors import (
     AssistantError,
     BuildInProgressError,
@@ -29,13 +19,17 @@ from ._errors import (
     SourcesError,
     UnusableIndexError,
 )
-from ._indexing import build_index
-from ._retrieval import retrieve
 from ._settings import ChunkingSettings, IngestSettings, Settings
-from ._text_layers import source_text
 from ._types import Answer, BuildReport, Citation, SkippedSource, Span
-from ._viewer import SourceView, view_source
-from ._watch import WatchEvent, watch_sources
+from .answer.compose import ABSTAIN_MESSAGE, ExtractiveGenerator, Generator, ask
+from .answer.followups import PreviousTurn, resolve_followup
+from .indexing.build import build_index
+from .indexing.status import IndexedDocument, IndexStatus, index_status
+from .indexing.text_layers import source_text
+from .indexing.watch import WatchEvent, watch_sources
+from .search.pipeline import retrieve
+from .viewing.pages import SourceView, view_source
+from .viewing.surrounding import ExcerptContext, context_of
 
 __all__ = [
     "ABSTAIN_MESSAGE",

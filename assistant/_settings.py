@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ._errors import SettingsError
-from ._formats import ExtractLimits
+from .ingest.formats import ExtractLimits
 
 __all__ = [
     "DEFAULT_MODEL",

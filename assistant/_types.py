@@ -15,8 +15,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from ._files import is_safe_relative
-from ._formats import CharRun, check_char_runs, page_of
 from ._settings import ChunkingSettings
+from .ingest.formats import CharRun, check_char_runs, page_of
 
 __all__ = [
     "FORMAT_VERSION",

@@ -19,7 +19,7 @@ from ._settings import Settings
 from ._types import Citation
 
 if TYPE_CHECKING:
-    from ._watch import WatchEvent
+    from .indexing.watch import WatchEvent
 
 __all__ = ["main"]
 
@@ -150,9 +150,9 @@ def format_citation(citation: Citation, width: int = 100) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     # Imported here so `assistant --help` and argument errors stay instant.
-    from ._answer import ask
-    from ._evaluation import run_eval
-    from ._indexing import build_index
+    from .answer.compose import ask
+    from .evaluation import run_eval
+    from .indexing.build import build_index
 
     if args.command == "build":
         report = build_index(args.sources, args.index, force=args.force, progress=not args.quiet)
@@ -163,7 +163,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "serve":
         return _serve(args, settings)
     if args.command == "watch":
-        from ._watch import watch_sources
+        from .indexing.watch import watch_sources
 
         print(f"watching {settings.sources_dir} (Ctrl+C to stop)", flush=True)
         watch_sources(
@@ -197,7 +197,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from ._indexing import build_index
+    from .indexing.build import build_index
 
     auth: tuple[str, str] | None = None
     if args.auth:
@@ -213,7 +213,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         # The watcher's first build happens before the UI starts taking questions.
         import threading
 
-        from ._watch import watch_sources
+        from .indexing.watch import watch_sources
 
         first_build = threading.Event()
 

@@ -20,10 +20,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from assistant._chunking import chunk_document, pysbd_segments, split_paragraphs
-from assistant._models import load_tokenizer
 from assistant._settings import DEFAULT_MODEL, ChunkingSettings
 from assistant._types import Document
+from assistant.ingest.chunking import chunk_document, pysbd_segments, split_paragraphs
+from assistant.ingest.tokenizer import load_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 BRIEF = ROOT / "sources" / "2024-08-16-intelbrief-us-japan-alliance-modernization.txt"

@@ -68,17 +68,20 @@ ALLIANCE = REPO / "benchmarks" / "data" / "alliance"
 #: change: a change of their code forces a full rebuild of a cached index.
 _QUERY_ONLY = frozenset(
     {
-        "__init__.py", "__main__.py", "cli.py", "_answer.py", "_answer_types.py",
-        "_context.py", "_evaluation.py", "_lexical.py", "_ranking.py", "_retrieval.py",
-        "_settings.py", "_watch.py",
+        "__init__.py", "__main__.py", "cli.py", "evaluation.py", "_settings.py",
+        "search", "answer", "viewing", "indexing/lexical.py", "indexing/watch.py",
+        "indexing/status.py",
     }
 )  # fmt: skip
 
 
+def _is_query_only(path: Path) -> bool:
+    relative = path.relative_to(REPO / "assistant")
+    return relative.as_posix() in _QUERY_ONLY or relative.parts[0] in _QUERY_ONLY
+
+
 def _index_code() -> list[Path]:
-    return sorted(
-        path for path in (REPO / "assistant").glob("*.py") if path.name not in _QUERY_ONLY
-    )
+    return sorted(path for path in (REPO / "assistant").rglob("*.py") if not _is_query_only(path))
 
 
 #: About when this process imported `assistant`: the benchmarks import it just

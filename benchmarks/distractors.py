@@ -15,7 +15,7 @@ Indexes (cached under `benchmarks/.cache/distractors/`, incremental):
   count. A first build copies `benchmarks/.cache/scifact/index` when that index
   was built by the same code, so the abstracts are not embedded twice.
 
-Each question goes through `assistant._evaluation.evaluate` with the answerer
+Each question goes through `assistant.evaluation.evaluate` with the answerer
 `lambda q, k: ask(q, k, index_dir=..., settings=...)` (k=5 as the quality gate).
 
 Plain science questions are reported apart: the SciFact abstracts make
@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant import Settings, ask
-from assistant._evaluation import (
+from assistant.evaluation import (
     Answerer,
     EvalItem,
     EvalReport,

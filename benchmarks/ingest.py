@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant import BuildReport, build_index
-from assistant._formats import Extracted, ExtractLimits, _extract_checked, extract
+from assistant.ingest.formats import Extracted, ExtractLimits, _extract_checked, extract
 from tests import formats_fixtures as ff
 
 ALLIANCE = Path(__file__).resolve().parent / "data" / "alliance" / "sources"
@@ -120,7 +120,9 @@ def speed_per_format(inputs: Inputs, repeat: int) -> None:
 def _pool_per_file(method: str) -> Callable[[str, bytes], Extracted]:
     context = multiprocessing.get_context(method)
     if method == "forkserver":
-        context.set_forkserver_preload(["assistant._formats", "pypdfium2", "docx", "trafilatura"])
+        context.set_forkserver_preload(
+            ["assistant.ingest.formats", "pypdfium2", "docx", "trafilatura"]
+        )
 
     def run(kind: str, data: bytes) -> Extracted:
         with ProcessPoolExecutor(1, mp_context=context) as pool:

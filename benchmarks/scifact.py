@@ -52,7 +52,7 @@ import numpy as np
 import Stemmer
 
 from assistant import Settings, retrieve
-from assistant._storage import read_generation
+from assistant.indexing.generations import read_generation
 from benchmarks.common import (
     CACHE,
     SCIFACT_DATA,

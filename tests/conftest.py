@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from assistant import build_index
-from assistant._embedding import SentenceTransformerEmbedder, load_embedder
 from assistant._settings import DEFAULT_MODEL
+from assistant.embedding.transformer import SentenceTransformerEmbedder, load_embedder
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ROOT / "sources"

@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 
 from assistant import ABSTAIN_MESSAGE, Citation, ExtractiveGenerator, Span, ask
-from assistant._answer import verify
 from assistant._settings import AnswerSettings
+from assistant.answer.compose import verify
 
 from .conftest import SOURCES
 

@@ -13,7 +13,7 @@ import pytest
 from gradio_client import Client
 
 from assistant import QuestionError, SourcesError, build_index, retrieve
-from assistant._storage import read_generation
+from assistant.indexing.generations import read_generation
 from ui.app import ChatHandlers, serve
 
 from .conftest import brief_sources

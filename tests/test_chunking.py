@@ -4,7 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant._chunking import (
+from assistant._settings import DEFAULT_MODEL, ChunkingSettings
+from assistant._types import Chunk, Document, Span
+from assistant.ingest.chunking import (
     _WINDOW_CHARS,
     _WINDOW_PERIODS,
     chunk_document,
@@ -12,10 +14,8 @@ from assistant._chunking import (
     split_paragraphs,
     split_sentences,
 )
-from assistant._models import load_tokenizer
-from assistant._settings import DEFAULT_MODEL, ChunkingSettings
-from assistant._sources import load_documents, read_source
-from assistant._types import Chunk, Document, Span
+from assistant.ingest.sources import load_documents, read_source
+from assistant.ingest.tokenizer import load_tokenizer
 
 from .conftest import BRIEF, DATA, SOURCES
 

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from assistant import AssistantError, ask, retrieve
-from assistant._evaluation import (
+from assistant._settings import AnswerSettings, RetrievalSettings, Settings
+from assistant._types import Answer, Citation, Span
+from assistant.evaluation import (
     Dialogue,
     DialogueTurn,
     EvalItem,
@@ -23,8 +25,6 @@ from assistant._evaluation import (
     run_eval,
     select_split,
 )
-from assistant._settings import AnswerSettings, RetrievalSettings, Settings
-from assistant._types import Answer, Citation, Span
 
 from .conftest import DEV_QA
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from assistant import Answer, Citation, Span, ask, resolve_followup
-from assistant._context import PreviousTurn, refers_back
-from assistant._evaluation import Dialogue, DialogueTurn, evaluate_dialogues
+from assistant.answer.followups import PreviousTurn, refers_back
+from assistant.evaluation import Dialogue, DialogueTurn, evaluate_dialogues
 from ui.app import ChatHandlers
 
 from .conftest import SOURCES

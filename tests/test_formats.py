@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant._formats import (
+from assistant.ingest.formats import (
     Extracted,
     ExtractLimits,
     _clean,
@@ -615,7 +615,7 @@ def test_in_process_extraction_has_a_soft_deadline(docs: Documents) -> None:
 
 
 def test_a_dead_worker_is_replaced(docs: Documents) -> None:
-    from assistant import _formats
+    from assistant.ingest import formats as _formats
 
     extract(docs.html, ".html")
     worker = _formats._ZYGOTE.process

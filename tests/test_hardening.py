@@ -19,24 +19,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant import (
-    ForeignIndexFolderError,
-    IndexCorruptError,
-    build_index,
-    context_of,
-    retrieve,
-)
+from assistant import ForeignIndexFolderError, IndexCorruptError, build_index, context_of, retrieve
 from assistant._files import is_safe_relative, read_inside
 from assistant._settings import Settings
-from assistant._sources import list_sources, load_documents
-from assistant._storage import (
+from assistant.cli import main, printable
+from assistant.indexing.generations import (
     GENERATIONS,
     POINTER,
     current_generation,
     new_generation_id,
     read_generation,
 )
-from assistant.cli import main, printable
+from assistant.ingest.sources import list_sources, load_documents
 
 from .conftest import BRIEF, brief_sources
 

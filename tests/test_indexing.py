@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from assistant import BuildInProgressError, SourcesError, build_index, retrieve
-from assistant._embedding import SentenceTransformerEmbedder
-from assistant._storage import (
+from assistant.embedding.transformer import SentenceTransformerEmbedder
+from assistant.indexing.generations import (
     GENERATIONS,
     build_lock,
     current_generation,

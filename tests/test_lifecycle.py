@@ -16,7 +16,7 @@ import pytest
 from gradio_client import Client
 
 from assistant import Citation, IndexMissingError, build_index, retrieve
-from assistant._storage import GENERATIONS, current_generation, read_generation
+from assistant.indexing.generations import GENERATIONS, current_generation, read_generation
 from ui.app import serve
 
 from .conftest import BRIEF, DATA, SOURCES, brief_sources
@@ -38,7 +38,7 @@ def forkserver() -> multiprocessing.context.ForkServerContext:
     """Children forked from a server that imported the heavy modules once, so each
     trial starts in about a second instead of re-importing torch."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["assistant._indexing", "sentence_transformers"])
+    context.set_forkserver_preload(["assistant.indexing.build", "sentence_transformers"])
     return context
 
 

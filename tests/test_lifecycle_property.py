@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from assistant import SourcesError, build_index, retrieve
-from assistant._embedding import load_embedder
 from assistant._settings import DEFAULT_MODEL
-from assistant._storage import current_generation
+from assistant.embedding.transformer import load_embedder
+from assistant.indexing.generations import current_generation
 
 SENTENCES = [
     "Relief flights landed in Okinawa after the typhoon.",

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from assistant import build_index
-from assistant._embedding import SentenceTransformerEmbedder
 from assistant.cli import main
+from assistant.embedding.transformer import SentenceTransformerEmbedder
 
 ALLIANCE = Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "alliance"
 

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 from assistant import build_index, retrieve
-from assistant._embedding import OnnxExport, SentenceTransformerEmbedder
-from assistant._onnx import OnnxEmbedder
-from assistant._query_encoder import MIN_COSINE, PROBES, query_embedder
 from assistant._settings import Settings
-from assistant._storage import read_generation
+from assistant.embedding.encoders import MIN_COSINE, PROBES, query_embedder
+from assistant.embedding.onnx_runtime import OnnxEmbedder
+from assistant.embedding.transformer import OnnxExport, SentenceTransformerEmbedder
+from assistant.indexing.generations import read_generation
 
 from .conftest import brief_sources
 

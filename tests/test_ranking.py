@@ -1,4 +1,4 @@
-from assistant._ranking import (
+from assistant.search.fusion import (
     fuse_convex,
     fuse_rrf,
     is_near_duplicate,

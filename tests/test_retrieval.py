@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from assistant import QuestionError, build_index, retrieve
-from assistant._retrieval import clean_question, load_searcher
+from assistant.search.pipeline import clean_question, load_searcher
 
 from .conftest import BRIEF, SOURCES
 

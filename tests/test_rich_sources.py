@@ -31,9 +31,9 @@ from assistant import (
     view_source,
 )
 from assistant import _sources as sources_module
-from assistant._storage import MANIFEST, read_generation
-from assistant._text_layers import layer_names
 from assistant.cli import main
+from assistant.indexing.generations import MANIFEST, read_generation
+from assistant.indexing.text_layers import layer_names
 
 from . import formats_fixtures as ff
 from .conftest import BRIEF, SOURCES

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from assistant import SourcesError
-from assistant._sources import extract_metadata, load_documents, parse_date_line
+from assistant.ingest.sources import extract_metadata, load_documents, parse_date_line
 
 from .conftest import BRIEF, DATA, SOURCES
 

@@ -15,8 +15,8 @@ from assistant import (
     index_status,
     retrieve,
 )
-from assistant._storage import GENERATIONS, POINTER, current_generation, read_generation
 from assistant._types import FORMAT_VERSION
+from assistant.indexing.generations import GENERATIONS, POINTER, current_generation, read_generation
 
 from .conftest import DATA, brief_sources
 

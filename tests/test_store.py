@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from assistant import IndexCorruptError
-from assistant._store import (
+from assistant.indexing.vectors import (
     EXACT_LIMIT,
     FLAT_IP,
     HNSW,

@@ -1,8 +1,8 @@
 import datetime as dt
 
 from assistant import Answer, Citation, ExcerptContext, Span
-from assistant._formats import PageImage
-from assistant._viewer import SourceView
+from assistant.ingest.formats import PageImage
+from assistant.viewing.pages import SourceView
 from ui.format import (
     escape,
     render_answer,

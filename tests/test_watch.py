@@ -14,7 +14,7 @@ import pytest
 
 from assistant import SourcesError, WatchEvent, retrieve, watch_sources
 from assistant._errors import IndexMissingError
-from assistant._storage import POINTER, read_generation
+from assistant.indexing.generations import POINTER, read_generation
 
 from . import formats_fixtures as ff
 from .conftest import DATA
@@ -221,7 +221,7 @@ def test_an_unexpected_rebuild_error_is_reported_not_raised(
     def broken_build(*args: object, **kwargs: object) -> None:
         raise ValueError("embedded null byte")  # what a corrupt CURRENT.json once raised
 
-    monkeypatch.setattr("assistant._watch.build_index", broken_build)
+    monkeypatch.setattr("assistant.indexing.watch.build_index", broken_build)
     sources = tmp_path / "sources"
     _write_folder(sources, {"cranes.txt": "Seven damaged cranes."})
     running = Watcher(sources, tmp_path / "index", None)
@@ -244,7 +244,7 @@ def test_ctrl_c_during_a_rebuild_still_stops_the_watcher(
     def interrupted_build(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("assistant._watch.build_index", interrupted_build)
+    monkeypatch.setattr("assistant.indexing.watch.build_index", interrupted_build)
     sources = tmp_path / "sources"
     _write_folder(sources, {"cranes.txt": "Seven damaged cranes."})
     with pytest.raises(KeyboardInterrupt):

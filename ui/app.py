@@ -48,7 +48,7 @@ from assistant import (
     resolve_followup,
     view_source,
 )
-from assistant._context import PreviousTurn
+from assistant.answer.followups import PreviousTurn
 
 from .format import (
     EMPTY_QUESTION_REPLY,

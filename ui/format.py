@@ -16,7 +16,7 @@ from pathlib import PurePosixPath
 from urllib.parse import quote
 
 from assistant import Answer, Citation, ExcerptContext, IndexedDocument, IndexStatus, SourceView
-from assistant._formats import PageImage
+from assistant.ingest.formats import PageImage
 
 __all__ = [
     "EMPTY_QUESTION_REPLY",

@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import ValidationError
 
-from ._errors import (
+from .._errors import (
     BuildInProgressError,
     ForeignIndexFolderError,
     IndexCorruptError,
@@ -45,9 +45,9 @@ from ._errors import (
     IndexWriteError,
     UnusableIndexError,
 )
-from ._files import fsync_dir, sha256_file, write_atomic, write_durable
-from ._store import VectorIndex
-from ._types import FORMAT_VERSION, Chunk, Manifest, Pointer
+from .._files import fsync_dir, sha256_file, write_atomic, write_durable
+from .._types import FORMAT_VERSION, Chunk, Manifest, Pointer
+from .vectors import VectorIndex
 
 __all__ = [
     "Generation",

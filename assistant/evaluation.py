@@ -32,11 +32,11 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ._answer import ask
-from ._context import PreviousTurn, resolve_followup
 from ._errors import AssistantError
 from ._settings import Settings
 from ._types import Answer, Citation
+from .answer.compose import ask
+from .answer.followups import PreviousTurn, resolve_followup
 
 __all__ = [
     "ANSWERABLE_KINDS",

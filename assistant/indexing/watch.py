@@ -26,12 +26,12 @@ from typing import Literal
 import watchfiles
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._embedding import Embedder
-from ._errors import AssistantError, BuildInProgressError, SourcesError
-from ._indexing import build_index
-from ._settings import Settings
-from ._sources import SUPPORTED_SUFFIXES
-from ._types import BuildReport
+from .._errors import AssistantError, BuildInProgressError, SourcesError
+from .._settings import Settings
+from .._types import BuildReport
+from ..embedding.transformer import Embedder
+from ..ingest.sources import SUPPORTED_SUFFIXES
+from .build import build_index
 
 __all__ = ["WatchEvent", "watch_sources"]
 

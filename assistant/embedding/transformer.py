@@ -16,9 +16,9 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from ._errors import ModelError
-from ._models import resolve_model_dir
-from ._pooling import pool_spans
+from .._errors import ModelError
+from .model_folder import resolve_model_dir
+from .pooling import pool_spans
 
 __all__ = ["Embedder", "OnnxExport", "SentenceTransformerEmbedder", "load_embedder"]
 

@@ -13,15 +13,24 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
-from ._chunking import ChunkingTimeoutError, chunk_document
-from ._embedding import Embedder, load_embedder
-from ._errors import IndexMissingError, SourcesError, UnusableIndexError
-from ._models import load_tokenizer
-from ._pooling import encode_with_spans
-from ._query_encoder import encoder_damage, prepare_query_encoder
-from ._settings import Settings
-from ._sources import load_documents
-from ._storage import (
+from .._errors import IndexMissingError, SourcesError, UnusableIndexError
+from .._settings import Settings
+from .._types import (
+    FORMAT_VERSION,
+    BuildReport,
+    Chunk,
+    Document,
+    DocumentRecord,
+    Manifest,
+    SkippedSource,
+)
+from ..embedding.encoders import encoder_damage, prepare_query_encoder
+from ..embedding.pooling import encode_with_spans
+from ..embedding.transformer import Embedder, load_embedder
+from ..ingest.chunking import ChunkingTimeoutError, chunk_document
+from ..ingest.sources import load_documents
+from ..ingest.tokenizer import load_tokenizer
+from .generations import (
     GENERATIONS,
     TEMP_PREFIX,
     Generation,
@@ -33,17 +42,8 @@ from ._storage import (
     write_error,
     write_generation,
 )
-from ._store import VectorIndex, choose_index_type
-from ._text_layers import PreviousLayers, StagedFiles, stage_layer
-from ._types import (
-    FORMAT_VERSION,
-    BuildReport,
-    Chunk,
-    Document,
-    DocumentRecord,
-    Manifest,
-    SkippedSource,
-)
+from .text_layers import PreviousLayers, StagedFiles, stage_layer
+from .vectors import VectorIndex, choose_index_type
 
 __all__ = ["build_index"]
 

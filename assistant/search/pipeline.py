@@ -15,14 +15,14 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._embedding import Embedder
-from ._errors import IndexMismatchError, QuestionError
-from ._lexical import LexicalIndex, content_terms
-from ._query_encoder import query_embedder
-from ._ranking import fuse_convex, fuse_rrf, is_near_duplicate, pick_highlights, word_set
-from ._settings import RetrievalSettings, Settings
-from ._storage import POINTER, Generation, current_generation, read_generation
-from ._types import Citation, Copy, Span, document_context, page_at, page_span, section_at
+from .._errors import IndexMismatchError, QuestionError
+from .._settings import RetrievalSettings, Settings
+from .._types import Citation, Copy, Span, document_context, page_at, page_span, section_at
+from ..embedding.encoders import query_embedder
+from ..embedding.transformer import Embedder
+from ..indexing.generations import POINTER, Generation, current_generation, read_generation
+from ..indexing.lexical import LexicalIndex, content_terms
+from .fusion import fuse_convex, fuse_rrf, is_near_duplicate, pick_highlights, word_set
 
 __all__ = [
     "SearchResult",

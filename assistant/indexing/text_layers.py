@@ -21,14 +21,14 @@ from pathlib import Path, PurePosixPath
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from ._errors import IndexCorruptError, SourcesError, UnusableIndexError
-from ._files import read_inside, write_durable
-from ._formats import CharRun, check_char_runs
-from ._retrieval import load_searcher
-from ._settings import Settings
-from ._sources import TEXT_SUFFIXES, decode_text
-from ._storage import Generation, read_generation_file
-from ._types import TEXT_FOLDER, Document, DocumentRecord, SourceKind
+from .._errors import IndexCorruptError, SourcesError, UnusableIndexError
+from .._files import read_inside, write_durable
+from .._settings import Settings
+from .._types import TEXT_FOLDER, Document, DocumentRecord, SourceKind
+from ..ingest.formats import CharRun, check_char_runs
+from ..ingest.sources import TEXT_SUFFIXES, decode_text
+from ..search.pipeline import load_searcher
+from .generations import Generation, read_generation_file
 
 __all__ = [
     "CharRuns",

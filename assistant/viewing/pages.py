@@ -16,14 +16,14 @@ import os
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._errors import SourcesError
-from ._files import read_inside
-from ._formats import PageImage, chars_in_range, render_page
-from ._retrieval import load_searcher
-from ._settings import Settings
-from ._storage import Generation
-from ._text_layers import read_char_runs, source_text
-from ._types import Citation, DocumentRecord, SourceKind, page_span, section_at
+from .._errors import SourcesError
+from .._files import read_inside
+from .._settings import Settings
+from .._types import Citation, DocumentRecord, SourceKind, page_span, section_at
+from ..indexing.generations import Generation
+from ..indexing.text_layers import read_char_runs, source_text
+from ..ingest.formats import PageImage, chars_in_range, render_page
+from ..search.pipeline import load_searcher
 
 __all__ = ["SourceView", "view_source"]
 

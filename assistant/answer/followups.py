@@ -1,133 +1,15 @@
-"""What the chat UI shows around an answer: index status, text around an excerpt,
-and follow-up questions resolved against the previous turn."""
+"""Follow-up questions resolved against the previous turn of a chat."""
 
 from __future__ import annotations
 
-import datetime as dt
-import os
 import re
 from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._retrieval import load_searcher
-from ._settings import Settings
-from ._text_layers import current_text
-from ._types import Citation, SourceKind
+from .._types import Citation
 
-__all__ = [
-    "ExcerptContext",
-    "IndexStatus",
-    "IndexedDocument",
-    "PreviousTurn",
-    "context_of",
-    "index_status",
-    "refers_back",
-    "resolve_followup",
-]
-
-
-class IndexedDocument(BaseModel):
-    """One document of the index, as the index panel lists it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    source: str = Field(description="Path relative to the sources folder, POSIX style.")
-    title: str
-    date: dt.date | None = None
-    kind: SourceKind = Field(description="text (.txt, .md), pdf, html or docx.")
-    pages: int | None = Field(default=None, description="A PDF's page count.")
-    passages: int
-
-
-class IndexStatus(BaseModel):
-    """A summary of the live index generation."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    generation: str
-    documents: int
-    chunks: int
-    model: str
-    built_at: dt.datetime
-    titles: list[str] = Field(description="Document titles, in source order.")
-    sources: list[IndexedDocument] = Field(
-        default_factory=list, description="Each document: file, type and page count."
-    )
-    fallback_reason: str | None = Field(
-        default=None,
-        description="Set when the live generation failed to verify and an older one serves.",
-    )
-
-
-def index_status(index_dir: str | os.PathLike[str] | None = None) -> IndexStatus:
-    """Describe the generation that answers questions (the one `retrieve` uses,
-    loaded once and shared; no model is loaded).
-
-    Raises:
-        IndexMissingError, IndexMismatchError, IndexCorruptError: As `retrieve`.
-    """
-    generation = load_searcher(Settings.from_env(index_dir=index_dir).index_dir).generation
-    manifest = generation.manifest
-    return IndexStatus(
-        generation=manifest.generation,
-        documents=len(manifest.documents),
-        chunks=manifest.chunk_count,
-        model=manifest.model,
-        built_at=manifest.built_at,
-        titles=[record.title for record in manifest.documents.values()],
-        sources=[
-            IndexedDocument(
-                source=source,
-                title=record.title,
-                date=record.date,
-                kind=record.kind,
-                pages=len(record.pages) if record.pages else None,
-                passages=record.chunks,
-            )
-            for source, record in manifest.documents.items()
-        ],
-        fallback_reason=generation.fallback_reason,
-    )
-
-
-class ExcerptContext(BaseModel):
-    """Source text just before and after an excerpt."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    before: str
-    after: str
-
-
-def context_of(
-    citation: Citation,
-    sources_dir: str | os.PathLike[str] | None = None,
-    chars: int = 400,
-    *,
-    index_dir: str | os.PathLike[str] | None = None,
-) -> ExcerptContext | None:
-    """Up to `chars` characters of the source's text layer around `citation`, cut at
-    word boundaries; None when the source changed since the index was built (the
-    offsets would point at other text) or cannot be read.
-
-    A .txt or .md file is read through the same confined open as the build (a
-    symlink planted since then is not followed); a PDF's, HTML page's or .docx's
-    text layer is read from the index (`index_dir`, default `./index`)."""
-    settings = Settings.from_env(sources_dir=sources_dir, index_dir=index_dir)
-    text = current_text(citation.source, settings)
-    if text is None or text[citation.start : citation.end] != citation.text:
-        return None
-    before = text[max(0, citation.start - chars) : citation.start]
-    after = text[citation.end : citation.end + chars]
-    if citation.start > chars and " " in before:
-        before = before[before.index(" ") + 1 :]
-    if citation.end + chars < len(text) and " " in after:
-        after = after[: after.rindex(" ")]
-    return ExcerptContext(before=before, after=after)
-
-
-# --- follow-ups --------------------------------------------------------------------
+__all__ = ["PreviousTurn", "refers_back", "resolve_followup"]
 
 
 class PreviousTurn(BaseModel):
@@ -148,31 +30,46 @@ class PreviousTurn(BaseModel):
 # Words (keeping "U.S.", "J-Alert", "China's" whole) and the punctuation that
 # separates clauses.
 _TOKEN = re.compile(r"\w+(?:['’.+-]\w+)*\.?|[,;:?!]")
+
+
 _POSSESSIVE = re.compile(r"['’]s?$")
+
 
 _DETERMINERS = frozenset([
     "the", "a", "an", "this", "that", "these", "those", "some", "any", "each", "every",
     "no", "all", "both",
 ])  # fmt: skip
+
+
 _PRONOUNS = frozenset([
     "i", "you", "we", "he", "she", "it", "they", "me", "us", "him", "her", "them", "my",
     "our", "your", "his", "its", "their", "one",
 ])  # fmt: skip
+
+
 _AUXILIARIES = frozenset([
     "is", "are", "was", "were", "be", "been", "being", "am", "do", "does", "did", "done",
     "has", "have", "had", "having", "will", "would", "shall", "should", "can", "could",
     "may", "might", "must",
 ])  # fmt: skip
+
+
 _PREPOSITIONS = frozenset([
     "of", "in", "on", "for", "from", "at", "with", "between", "over", "against", "under",
     "by", "about", "during", "near", "across", "around", "after", "before", "since", "into",
     "onto", "toward", "towards", "through", "among", "within", "without", "until", "till",
     "to", "than", "as", "like", "via", "per", "upon",
 ])  # fmt: skip
+
+
 _CONJUNCTIONS = frozenset([
     "and", "but", "or", "nor", "so", "yet", "also", "then", "plus", "because", "if", "while",
 ])  # fmt: skip
+
+
 _WH_WORDS = frozenset(["what", "which", "who", "whom", "whose", "when", "where", "why", "how"])
+
+
 _FUNCTION_WORDS = (
     _DETERMINERS | _PRONOUNS | _AUXILIARIES | _PREPOSITIONS | _CONJUNCTIONS | _WH_WORDS
     | frozenset([
@@ -181,18 +78,31 @@ _FUNCTION_WORDS = (
     ])
 )  # fmt: skip
 
+
 # A turn that opens like this continues the previous one.
 _OPENERS = frozenset(["and", "but", "also", "so", "then", "plus", "or"])
+
+
 _OPENING_PHRASES = (("what", "about"), ("how", "about"), ("what", "else"))
+
+
 # Subject and object pronouns: in a one-clause question they cannot mean its own
 # subject ("when did the Senate approve it?"), so they point back.
 _PERSONAL = frozenset(["it", "they", "them", "he", "him", "she"])
+
+
 # Possessives point back unless a name before them in the turn can own them.
 _POSSESSIVES = frozenset(["its", "their", "theirs", "his", "her", "hers"])
+
+
 # Pronouns that stand for people: their referent is often whom the previous answer
 # named ("Who is the spokesperson?" ... "what did he call it?"), one person or a group.
 _ONE_PERSON = frozenset(["he", "him", "his", "she", "her", "hers"])
+
+
 _GROUP = frozenset(["they", "them", "their", "theirs"])
+
+
 # After these words "that" opens a clause ("said that ...") rather than pointing.
 _CLAUSE_VERBS = frozenset([
     "say", "says", "said", "claim", "claims", "claimed", "argue", "argues", "argued",
@@ -204,23 +114,35 @@ _CLAUSE_VERBS = frozenset([
     "means", "meant", "fear", "fears", "feared", "hope", "hopes", "hoped", "expect",
     "expects", "expected", "know", "knows", "knew", "so", "such", "now", "given",
 ])  # fmt: skip
+
+
 # "this year" is the present and "those who" a class: neither points back.
 _NOT_DEICTIC_AFTER = frozenset(
     ["year", "month", "week", "morning", "afternoon", "evening", "days", "who", "which"]
 )
+
+
 # "it" with no referent: "how long did it take", "is it true that".
 _EXPLETIVE_AFTER = frozenset(["take", "takes", "took"])
+
+
 _EXPLETIVE_PREDICATES = frozenset(["true", "possible", "likely", "necessary"])
+
+
 # Words that ask for more of what was just said, when the turn names nothing itself.
 _MORE_OF = frozenset([
     "exactly", "else", "more", "further", "instead", "too", "again", "specifically",
     "precisely", "detail", "details", "compare", "compared", "comparison",
 ])  # fmt: skip
+
+
 # A definite noun phrase followed by one of these is pinned down by its modifier
 # ("the alert in November", "the law that ...").
 _RESTRICTORS = (_PREPOSITIONS - {"to", "than", "as", "like"}) | frozenset(
     ["that", "which", "who", "whose", "where", "when"]
 )
+
+
 # An elliptical turn is at most this many words ("when?", "and South Korea?").
 _ELLIPTICAL_WORDS = 4
 
@@ -324,10 +246,16 @@ def refers_back(question: str) -> bool:
 
 
 _NAME = r"(?:[A-Z][\w'’.+-]*|\d[\w'’.,:+-]*)"
+
+
 _NAME_RUN = re.compile(rf"{_NAME}(?:\s+(?:(?:of|the|for)\s+)?{_NAME})*")
+
+
 # A person's name as a briefing writes it: "Jay Tarriela", "Matsuno Hirokazu", or
 # whatever follows a title ("Defense Secretary Austin").
 _PERSON = re.compile(r"[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+")
+
+
 # A group of people as a briefing names it: "Chinese officials", "U.S. and Japanese
 # diplomats" (who a "they" stands for).
 _PEOPLE_GROUP = re.compile(
@@ -335,15 +263,23 @@ _PEOPLE_GROUP = re.compile(
     r"|legislators|analysts|critics|officers|authorities|spokespeople|spokespersons"
     r"|representatives|negotiators|envoys|delegates|commanders|troops|residents|experts)\b"
 )
+
+
 _TITLE = re.compile(
     r"\b(?:Minister|Secretary|President|Admiral|General|Director|Ambassador|Chairman"
     r"|Senator|Commander|Governor|Chancellor|Premier|Spokesperson|Speaker|Mayor)\s+"
 )
+
+
 # Separates the turn and the pieces of context in a resolved query.
 _SEPARATOR = " — "
+
+
 # Context segments carried from earlier turns (the previous question first), and
 # a bound on their length: the query must stay a question, not a transcript.
 _MAX_SEGMENTS = 3
+
+
 _MAX_CONTEXT_CHARS = 600
 
 

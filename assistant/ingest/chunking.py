@@ -18,8 +18,8 @@ from typing import Protocol
 
 import pysbd
 
-from ._settings import ChunkingSettings
-from ._types import Chunk, Document, Span
+from .._settings import ChunkingSettings
+from .._types import Chunk, Document, Span
 
 __all__ = [
     "ChunkingTimeoutError",

@@ -12,11 +12,11 @@ import re
 from collections.abc import Sequence
 from typing import Protocol
 
-from ._lexical import content_terms
-from ._ranking import is_near_duplicate, word_set
-from ._retrieval import Signals, resolve_settings, search
-from ._settings import AnswerSettings, Settings
-from ._types import Answer, Citation
+from .._settings import AnswerSettings, Settings
+from .._types import Answer, Citation
+from ..indexing.lexical import content_terms
+from ..search.fusion import is_near_duplicate, word_set
+from ..search.pipeline import Signals, resolve_settings, search
 
 __all__ = ["ABSTAIN_MESSAGE", "ExtractiveGenerator", "Generator", "ask", "relevance", "verify"]
 

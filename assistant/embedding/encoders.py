@@ -18,13 +18,13 @@ from typing import Protocol
 
 import numpy as np
 
-from ._embedding import Embedder, OnnxExport, load_embedder
-from ._errors import AssistantError, IndexCorruptError
-from ._files import sha256_file
-from ._onnx import OnnxEmbedder, load_onnx_embedder, verify_files
-from ._settings import Settings
-from ._storage import Generation
-from ._types import QueryEncoderRecord
+from .._errors import AssistantError, IndexCorruptError
+from .._files import sha256_file
+from .._settings import Settings
+from .._types import QueryEncoderRecord
+from ..indexing.generations import Generation
+from .onnx_runtime import OnnxEmbedder, load_onnx_embedder, verify_files
+from .transformer import Embedder, OnnxExport, load_embedder
 
 __all__ = [
     "MIN_COSINE",

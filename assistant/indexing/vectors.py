@@ -15,8 +15,8 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from ._errors import IndexCorruptError
-from ._types import IndexParameters
+from .._errors import IndexCorruptError
+from .._types import IndexParameters
 
 __all__ = ["EXACT_LIMIT", "FLAT_IP", "HNSW", "HNSW_IP", "VectorIndex", "choose_index_type"]
 

@@ -17,9 +17,9 @@ import numpy.typing as npt
 import onnxruntime
 from tokenizers import Tokenizer
 
-from ._errors import IndexCorruptError
-from ._files import sha256_file
-from ._pooling import pool_spans
+from .._errors import IndexCorruptError
+from .._files import sha256_file
+from .pooling import pool_spans
 
 __all__ = ["OnnxEmbedder", "load_onnx_embedder", "verify_files"]
 

@@ -21,12 +21,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ._chunking import split_paragraphs
-from ._errors import SourcesError
-from ._files import read_inside
-from ._formats import Extracted, extract, named_format, sniff_kind
-from ._settings import EXTRACT_LIMIT_VARIABLES, IngestSettings
-from ._types import Document, DocumentRecord, SkippedSource, SourceKind
+from .._errors import SourcesError
+from .._files import read_inside
+from .._settings import EXTRACT_LIMIT_VARIABLES, IngestSettings
+from .._types import Document, DocumentRecord, SkippedSource, SourceKind
+from .chunking import split_paragraphs
+from .formats import Extracted, extract, named_format, sniff_kind
 
 __all__ = [
     "EXTRACTED_SUFFIXES",
