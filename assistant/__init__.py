@@ -71,3 +71,11 @@ __all__ = [
     "view_source",
     "watch_sources",
 ]
+
+# Public names report `assistant` as their module (as httpx does), so reprs, error
+# messages and documentation show the import path users write, not a private one.
+for _name in __all__:
+    _public = globals()[_name]
+    if isinstance(_public, type) or callable(_public):
+        _public.__module__ = __name__
+del _name, _public

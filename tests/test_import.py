@@ -40,3 +40,19 @@ def test_import_has_no_side_effects() -> None:
         "heavy": [],
     }
     assert second == "1"  # set once a model is looked up
+
+
+def test_public_names_belong_to_assistant() -> None:
+    """Reprs and tracebacks show `assistant.Citation`, not a private module path."""
+    import assistant
+
+    assert assistant.Citation.__module__ == "assistant"
+    assert repr(assistant.Citation).startswith("<class 'assistant.Citation'>")
+    assert assistant.IndexCorruptError.__module__ == "assistant"
+    assert assistant.retrieve.__module__ == "assistant"
+    foreign = [
+        name
+        for name in assistant.__all__
+        if getattr(getattr(assistant, name), "__module__", "assistant") != "assistant"
+    ]
+    assert foreign == []
