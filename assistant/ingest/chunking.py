@@ -22,6 +22,7 @@ from .._settings import ChunkingSettings
 from .._types import Chunk, Document, Span
 
 __all__ = [
+    "MARKDOWN_HEADING",
     "ChunkingTimeoutError",
     "Segment",
     "TokenCounter",
@@ -51,7 +52,9 @@ class Paragraph:
 
 
 _BULLET = re.compile(r"^(?:[-*•+]|\d{1,3}[.)])\s+")
-_MARKDOWN_HEADING = re.compile(r"^#{1,6}\s")
+#: A markdown heading line ("## Background ##"); group 1 is its text. The one
+#: heading pattern: paragraphs here, titles and sections in `ingest.metadata`.
+MARKDOWN_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 _TERMINAL = (".", "!", "?", ":", ";", '"', "”", "’", ")", "]")
 
@@ -66,7 +69,7 @@ _MAX_CHARS_PER_TOKEN = 8
 def _looks_like_heading(line: str) -> bool:
     if len(line) > _MAX_HEADING_CHARS:
         return False
-    if _MARKDOWN_HEADING.match(line):
+    if MARKDOWN_HEADING.match(line):
         return True
     return len(line.split()) <= 12 and not line.endswith(_TERMINAL) and not _BULLET.match(line)
 
@@ -93,13 +96,13 @@ def split_paragraphs(text: str) -> list[Paragraph]:
             not wraps_lines
             or previous_closes
             or _BULLET.match(stripped) is not None
-            or _MARKDOWN_HEADING.match(stripped) is not None
+            or MARKDOWN_HEADING.match(stripped) is not None
         )
         if opens:
             blocks.append([start, end])
         else:
             blocks[-1][1] = end
-        previous_closes = _MARKDOWN_HEADING.match(stripped) is not None
+        previous_closes = MARKDOWN_HEADING.match(stripped) is not None
     paragraphs = []
     for start, end in blocks:
         raw = text[start:end]
