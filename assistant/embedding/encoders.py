@@ -1,5 +1,6 @@
 """Which encoder answers queries: the generation's verified ONNX graph when there
-is one (no torch import), else sentence-transformers.
+is one (no torch import), else sentence-transformers. (Which one embeds a build's
+passages is `passage_embedder`'s choice.)
 
 At build time the model is exported into the generation and checked: its vectors
 for a fixed probe set must match the build model's to cosine ≥ 0.9999, or the
@@ -12,25 +13,27 @@ import importlib.metadata
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from .._errors import AssistantError, IndexCorruptError
 from .._files import sha256_file
 from .._settings import Settings
 from .._types import QueryEncoderRecord
 from ..indexing.generations import Generation
+from .onnx_export import GRAPH, TOKENIZER, WEIGHTS, OnnxExport
 from .onnx_runtime import OnnxEmbedder, load_onnx_embedder, verify_files
-from .transformer import Embedder, OnnxExport, load_embedder
+from .transformer import Embedder, load_embedder
 
 __all__ = [
     "MIN_COSINE",
     "PROBES",
     "PreparedEncoder",
     "encoder_damage",
+    "open_encoder",
     "prepare_query_encoder",
     "query_embedder",
 ]
@@ -38,9 +41,6 @@ __all__ = [
 logger = logging.getLogger("assistant")
 
 MIN_COSINE = 0.9999
-GRAPH = "query-encoder.onnx"
-WEIGHTS = "query-encoder.onnx.data"
-TOKENIZER = "tokenizer.json"
 # Short and long (past the 256-token limit), questions and passages, digits,
 # punctuation and non-ASCII: where an export would drift, it drifts here.
 PROBES = [
@@ -63,18 +63,15 @@ class Exporter(Protocol):
     def export_onnx(self, folder: Path) -> OnnxExport: ...
 
 
-# Below this many passages a build embeds with the (shared, one-thread) query
-# session: opening a second session costs more than the work.
-_SMALL_BUILD = 64
-
-
-@dataclass(frozen=True)
-class PreparedEncoder:
+class PreparedEncoder(BaseModel):
     """The outcome of `prepare_query_encoder`."""
+
+    # OnnxEmbedder is a live session, not data: checked by type only.
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
     record: QueryEncoderRecord | None
     """For the manifest; None when queries must use sentence-transformers."""
-    files: dict[str, tuple[Path, str]] = field(default_factory=dict)
+    files: dict[str, tuple[Path, str]] = Field(default_factory=dict)
     """Name in the generation → (the file to place there, its SHA-256)."""
     refused: str | None = None
     """Why there is no encoder (None when there is one)."""
@@ -82,18 +79,6 @@ class PreparedEncoder:
     """The freshly exported and verified graph, open on every core."""
     model: str = ""
     dimension: int = 0
-
-    def passage_embedder(self, count: int) -> Embedder | None:
-        """The verified graph to embed `count` passages with, or None without one."""
-        if self.record is None or self.exported is not None:
-            return self.exported
-        folder = self.files[self.record.file][0].parent
-        small = count <= _SMALL_BUILD
-        return _open(
-            folder, {name: sha for name, (_, sha) in self.files.items()}, self.record,
-            threads=1 if small else os.cpu_count() or 1, shared=small,
-            name=self.model, dimension=self.dimension,
-        )  # fmt: skip
 
 
 def prepare_query_encoder(
@@ -117,7 +102,7 @@ def prepare_query_encoder(
         return reused
     embedder = reference()
     if not hasattr(embedder, "export_onnx"):
-        return PreparedEncoder(None, refused=f"embedder {embedder.name} cannot export ONNX")
+        return PreparedEncoder(record=None, refused=f"embedder {embedder.name} cannot export ONNX")
     exporter: Exporter = embedder  # type: ignore[assignment]
     try:
         export = exporter.export_onnx(staging)
@@ -131,7 +116,7 @@ def prepare_query_encoder(
             exported_with=export.exported_with,
             probe_min_cosine=0.0,
         )
-        candidate = _open(
+        candidate = open_encoder(
             staging, {name: sha for name, (_, sha) in files.items()}, record,
             threads=os.cpu_count() or 1, shared=False, name=embedder.name,
             dimension=embedder.dimension,
@@ -142,15 +127,21 @@ def prepare_query_encoder(
     if agreement < MIN_COSINE:
         return _refuse(f"ONNX export refused: probe cosine {agreement:.6f} < {MIN_COSINE}")
     record = record.model_copy(update={"probe_min_cosine": agreement})
-    return PreparedEncoder(record, files, None, candidate, embedder.name, embedder.dimension)
+    return PreparedEncoder(
+        record=record,
+        files=files,
+        exported=candidate,
+        model=embedder.name,
+        dimension=embedder.dimension,
+    )
 
 
 def _refuse(reason: str) -> PreparedEncoder:
     logger.warning("%s; queries will use sentence-transformers", reason)
-    return PreparedEncoder(None, refused=reason)
+    return PreparedEncoder(record=None, refused=reason)
 
 
-def _open(
+def open_encoder(
     folder: Path,
     files: dict[str, str],
     record: QueryEncoderRecord,
@@ -160,6 +151,12 @@ def _open(
     name: str,
     dimension: int,
 ) -> OnnxEmbedder:
+    """The encoder `record` describes, its files in `folder` checked against
+    `files` (name → SHA-256); see `load_onnx_embedder` for the other arguments.
+
+    Raises:
+        IndexCorruptError: A file is missing or does not match its checksum.
+    """
     return load_onnx_embedder(
         folder,
         files,
@@ -198,7 +195,9 @@ def _reuse(previous: Generation | None) -> PreparedEncoder | None:
         return None  # damaged: export afresh
     files = {name: (previous.path / name, sha) for name, sha in shas.items()}
     manifest = previous.manifest
-    return PreparedEncoder(record, files, None, None, manifest.model, manifest.dimension)
+    return PreparedEncoder(
+        record=record, files=files, model=manifest.model, dimension=manifest.dimension
+    )
 
 
 def encoder_damage(generation: Generation) -> str | None:
@@ -237,7 +236,7 @@ def query_embedder(generation: Generation, settings: Settings) -> Embedder:
     record = manifest.query_encoder
     if record is not None:
         try:
-            return _open(
+            return open_encoder(
                 generation.path, _recorded_shas(generation, record), record,
                 threads=1, shared=True, name=manifest.model, dimension=manifest.dimension,
             )  # fmt: skip

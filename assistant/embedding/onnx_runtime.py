@@ -1,7 +1,7 @@
 """Query-time embedding with onnxruntime + tokenizers: no torch, no transformers.
 The only module that imports onnxruntime.
 
-The graph (exported at build time by `_embedding`) includes mean pooling and L2
+The graph (exported at build time by `onnx_export`) includes mean pooling and L2
 normalization, so its output is directly comparable to sentence-transformers'.
 """
 
@@ -13,18 +13,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 import onnxruntime
 from tokenizers import Tokenizer
 
+from .._arrays import Spans, Vectors
 from .._errors import IndexCorruptError
 from .._files import sha256_file
 from .pooling import pool_spans
 
 __all__ = ["OnnxEmbedder", "load_onnx_embedder", "verify_files"]
 
-Vectors = npt.NDArray[np.float32]
-Spans = Sequence[tuple[int, int]]
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 _BATCH = 32
 

@@ -10,12 +10,10 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
-import numpy.typing as npt
+
+from .._arrays import Spans, TokenVectors, Vectors
 
 __all__ = ["SpanEncoder", "encode_with_spans", "pool_spans"]
-
-Vectors = npt.NDArray[np.float32]
-Spans = Sequence[tuple[int, int]]
 
 
 class SpanEncoder(Protocol):
@@ -34,8 +32,8 @@ class _PassageEncoder(Protocol):
 
 
 def pool_spans(
-    tokens: npt.NDArray[np.floating],
-    offsets: Sequence[tuple[int, int]],
+    tokens: TokenVectors,
+    offsets: Spans,
     spans: Spans,
     fallback: Vectors,
 ) -> Vectors:

@@ -9,21 +9,18 @@ from __future__ import annotations
 import gc
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-import numpy.typing as npt
 
+from .._arrays import Spans, Vectors
 from .._errors import ModelError
 from .model_folder import resolve_model_dir
+from .onnx_export import OnnxExport
 from .pooling import pool_spans
 
 __all__ = ["Embedder", "OnnxExport", "SentenceTransformerEmbedder", "load_embedder"]
-
-Vectors = npt.NDArray[np.float32]
-Spans = Sequence[tuple[int, int]]
 
 
 class Embedder(Protocol):
@@ -39,17 +36,6 @@ class Embedder(Protocol):
     def encode_query(self, text: str) -> Vectors:
         """Shape `(dimension,)`; input beyond the model's limit is truncated."""
         ...
-
-
-@dataclass(frozen=True)
-class OnnxExport:
-    """What `export_onnx` wrote."""
-
-    graph: Path
-    weights: Path
-    tokenizer: Path
-    max_length: int
-    exported_with: dict[str, str]
 
 
 class SentenceTransformerEmbedder:
@@ -127,110 +113,23 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(vector[0], dtype=np.float32)
 
     def export_onnx(self, folder: Path) -> OnnxExport:
-        """Write the model as an ONNX graph (token ids → mean-pooled, normalized
-        vector, and the token vectors for sentence pooling), its weights as an
-        external file (memory-mapped at load, so unused embedding rows never become
-        resident), plus its tokenizer, into `folder`, for torch-free queries.
+        """Write the model as a torch-free ONNX query encoder into `folder` (see
+        `onnx_export.export_onnx`).
 
         Raises:
             ModelError: The model is not a plain transformer + mean pooling + normalize
                 stack, or the export fails.
         """
-        import warnings
-
-        import onnx
         import sentence_transformers
-        import torch
-        import transformers
 
-        stack: Any = self._model  # sentence-transformers' module stack is loosely typed
-        modules = [type(m).__name__ for m in stack]
-        pooling = stack[1].get_config_dict().get("pooling_mode") if len(modules) > 1 else None
-        if modules[:2] != ["Transformer", "Pooling"] or modules[2:] not in ([], ["Normalize"]):
-            raise ModelError(f"cannot export {self.name}: modules {modules} are not supported")
-        if pooling != "mean":
-            raise ModelError(f"cannot export {self.name}: {pooling} pooling is not supported")
-        tokenizer_file = self._folder / "tokenizer.json"
-        if not tokenizer_file.is_file():
-            raise ModelError(f"cannot export {self.name}: no tokenizer.json in {self._folder}")
+        from .onnx_export import export_onnx
 
-        class MeanPooledNormalized(torch.nn.Module):
-            def __init__(self, transformer: Any) -> None:
-                super().__init__()
-                self.transformer: Any = transformer
-
-            def forward(
-                self,
-                input_ids: torch.Tensor,
-                attention_mask: torch.Tensor,
-                token_type_ids: torch.Tensor,
-            ) -> tuple[torch.Tensor, torch.Tensor]:
-                hidden = self.transformer(
-                    input_ids=input_ids,
-                    attention_mask=attention_mask,
-                    token_type_ids=token_type_ids,
-                ).last_hidden_state
-                mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                return torch.nn.functional.normalize(pooled, p=2, dim=1), hidden
-
-        graph = folder / "query-encoder.onnx"
-        weights = folder / "query-encoder.onnx.data"
-        traced = folder / "traced.onnx"
-        wrapper = MeanPooledNormalized(stack[0].auto_model).eval()
-        # Two texts of different lengths, so the traced graph handles padding.
-        sample = self._model.tokenizer(
-            ["a short text", "a somewhat longer text to pad the first one"],
-            padding=True,
-            return_tensors="pt",
-        )
-        axes = {0: "batch", 1: "tokens"}
-        try:
-            with warnings.catch_warnings(), torch.no_grad():
-                warnings.simplefilter("ignore")  # tracer notes on constant shapes
-                torch.onnx.export(
-                    wrapper,
-                    (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"]),
-                    str(traced),
-                    input_names=["input_ids", "attention_mask", "token_type_ids"],
-                    output_names=["embedding", "token_embeddings"],
-                    dynamic_axes={
-                        "input_ids": axes,
-                        "attention_mask": axes,
-                        "token_type_ids": axes,
-                        "embedding": {0: "batch"},
-                        "token_embeddings": axes,
-                    },
-                    opset_version=17,
-                    dynamo=False,
-                )
-            onnx.save_model(
-                onnx.load(str(traced)),
-                str(graph),
-                save_as_external_data=True,
-                all_tensors_to_one_file=True,
-                location=weights.name,
-                size_threshold=1024,
-            )
-            traced.unlink()
-            # onnx writes external data owner-only; the index's other files are
-            # readable by whoever serves it, so this one must be too.
-            weights.chmod(graph.stat().st_mode & 0o777)
-        except Exception as exc:
-            raise ModelError(f"cannot export {self.name} to ONNX: {exc}") from None
-        tokenizer = folder / "tokenizer.json"
-        tokenizer.write_bytes(tokenizer_file.read_bytes())
-        return OnnxExport(
-            graph=graph,
-            weights=weights,
-            tokenizer=tokenizer,
-            max_length=int(stack.max_seq_length),
-            exported_with={
-                "torch": torch.__version__,
-                "transformers": transformers.__version__,
-                "sentence-transformers": sentence_transformers.__version__,
-                "onnx": onnx.__version__,
-            },
+        return export_onnx(
+            self._model,
+            name=self.name,
+            model_folder=self._folder,
+            folder=folder,
+            sentence_transformers_version=sentence_transformers.__version__,
         )
 
 

@@ -1,0 +1,229 @@
+"""Build step 4, write: assemble the new generation from fresh and reused passages,
+build its vector index and manifest, and write it live."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from .._arrays import Vectors
+from .._settings import Settings
+from .._types import FORMAT_VERSION, Chunk, Document, DocumentRecord, Manifest
+from ..embedding.encoders import PreparedEncoder
+from .build_embed import EmbeddedPassages
+from .generations import Generation, write_generation
+from .text_layers import PreviousLayers, StagedFiles, stage_layer
+from .vectors import VectorIndex, choose_index_type
+
+__all__ = ["GenerationContent", "assemble", "text_layer_files", "write_new_generation"]
+
+
+class GenerationContent(BaseModel):
+    """The output of `assemble`: everything of a generation but its files' names."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    chunks: list[Chunk]
+    """Every passage in source order; a passage's id is its row in `vectors`."""
+    vectors: Vectors
+    """`(len(chunks), dimension)` float32."""
+    sentence_vectors: Vectors
+    """One row per sentence of every passage, in passage order."""
+    records: dict[str, DocumentRecord]
+    """Each document's record for the manifest, in source order."""
+
+
+class _Rows(BaseModel):
+    """One document's share of `GenerationContent`."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    chunks: list[Chunk]
+    vectors: Vectors
+    sentence_vectors: Vectors
+    record: DocumentRecord
+
+
+def assemble(
+    documents: list[Document],
+    fresh: dict[str, list[Chunk]],
+    embedded: EmbeddedPassages,
+    previous: Generation | None,
+) -> GenerationContent:
+    """Passages, passage vectors, sentence vectors and records in source order:
+    fresh ones from this build, the rest reused from `previous` bit for bit.
+
+    Args:
+        documents: Every document of the new generation, in source order.
+        fresh: The passages cut by this build, by source, in the order `embedded`
+            holds their vectors.
+        embedded: The vectors of the fresh passages and their sentences.
+        previous: The generation the other documents' passages come from.
+
+    Returns:
+        The content, passages renumbered so their ids are rows of the new matrix.
+    """
+    reused = _previous_by_source(previous)
+    parts: list[_Rows] = []
+    next_row = next_sentence = 0
+    for document in documents:
+        if document.source in fresh:
+            part = _fresh_rows(document, fresh[document.source], embedded, next_row, next_sentence)
+            next_row += len(part.chunks)
+            next_sentence += len(part.sentence_vectors)
+        else:
+            assert previous is not None  # only fresh documents exist without one
+            part = _reused_rows(document, reused.get(document.source, []), previous)
+        parts.append(part)
+    chunks: list[Chunk] = []
+    for part in parts:
+        first_id = len(chunks)
+        chunks.extend(
+            c if c.id == first_id + i else c.model_copy(update={"id": first_id + i})
+            for i, c in enumerate(part.chunks)
+        )
+    dimension = embedded.vectors.shape[1]
+    return GenerationContent(
+        chunks=chunks,
+        vectors=_stack([p.vectors for p in parts], dimension),
+        sentence_vectors=_stack([p.sentence_vectors for p in parts], dimension),
+        records={d.source: part.record for d, part in zip(documents, parts, strict=True)},
+    )
+
+
+def _previous_by_source(previous: Generation | None) -> dict[str, list[Chunk]]:
+    by_source: dict[str, list[Chunk]] = {}
+    if previous is not None:
+        for chunk in previous.chunks:
+            by_source.setdefault(chunk.source, []).append(chunk)
+    return by_source
+
+
+def _fresh_rows(
+    document: Document, own: list[Chunk], embedded: EmbeddedPassages, row: int, sentence: int
+) -> _Rows:
+    """A fresh document's passages and vectors, which start at `row` and `sentence`."""
+    sentences = sum(len(c.sentences) for c in own)
+    return _Rows(
+        chunks=own,
+        vectors=embedded.vectors[row : row + len(own)],
+        sentence_vectors=embedded.sentence_vectors[sentence : sentence + sentences],
+        record=DocumentRecord(
+            sha256=document.sha256,
+            title=document.title,
+            date=document.date,
+            series=document.series,
+            chunks=len(own),
+            kind=document.kind,
+            author=document.author,
+            pages=document.pages,
+            sections=document.sections,
+        ),
+    )
+
+
+def _reused_rows(document: Document, own: list[Chunk], previous: Generation) -> _Rows:
+    """An unchanged document's passages, vectors and record, from `previous`."""
+    assert previous.vectors is not None  # the builder reads it with_vectors
+    dimension = previous.vectors.shape[1]
+    vectors = np.zeros((0, dimension), np.float32)
+    sentence_vectors = np.zeros((0, dimension), np.float32)
+    if own:
+        # A document's passages, and so their sentences, are contiguous rows.
+        first, last = own[0].id, own[-1].id
+        vectors = previous.vectors[first : last + 1]
+        start = previous.sentence_rows[first]
+        end = previous.sentence_rows[last] + len(own[-1].sentences)
+        sentence_vectors = previous.sentence_vectors[start:end].astype(np.float32)
+    return _Rows(
+        chunks=own,
+        vectors=vectors,
+        sentence_vectors=sentence_vectors,
+        record=previous.manifest.documents[document.source],
+    )
+
+
+def _stack(parts: list[Vectors], dimension: int) -> Vectors:
+    if not parts:
+        return np.zeros((0, dimension), np.float32)
+    return np.concatenate(parts).astype(np.float32, copy=False)
+
+
+def text_layer_files(
+    documents: list[Document], staging: Path, layers: PreviousLayers
+) -> StagedFiles:
+    """The text layers of the new generation: an unchanged document's linked from
+    the previous one, a just-extracted document's written to `staging` first.
+
+    Returns:
+        Generation file name → (the file to link in, its SHA-256).
+    """
+    files: StagedFiles = {}
+    for document in documents:
+        if document.kind == "text":
+            continue
+        if document.stored_layer:
+            files.update(layers.files(document.sha256))
+        else:
+            files.update(stage_layer(document, staging))
+    return files
+
+
+def write_new_generation(
+    settings: Settings,
+    generation: str,
+    content: GenerationContent,
+    dimension: int,
+    query: PreparedEncoder,
+    extra_files: StagedFiles,
+) -> Manifest:
+    """Build the vector index and manifest of `content` and write it as the live
+    generation `generation` of `settings.index_dir`.
+
+    Args:
+        settings: The index folder, model and chunking settings for the manifest.
+        generation: The new generation's id (see `new_generation_id`).
+        content: The assembled passages and vectors.
+        dimension: The embedding dimension.
+        query: The query encoder, recorded in the manifest; its files are linked in.
+        extra_files: Further files to link in (the text layers).
+
+    Returns:
+        The manifest written (its `files` still empty: `write_generation` fills in
+        the copy it writes).
+
+    Raises:
+        IndexWriteError: The disk is full or not writable; nothing went live.
+    """
+    count = len(content.chunks)
+    vectors = content.vectors.reshape(count, dimension)
+    index_type = choose_index_type(count)
+    index = VectorIndex.build(vectors, index_type)
+    manifest = Manifest(
+        format_version=FORMAT_VERSION,
+        generation=generation,
+        built_at=dt.datetime.now(dt.UTC),
+        model=settings.model,
+        dimension=dimension,
+        index_type=index_type,
+        chunking=settings.chunking,
+        chunk_count=count,
+        documents=content.records,
+        files={},
+        index_parameters=index.parameters,
+        query_encoder=query.record,
+        query_encoder_refused=query.refused,
+    )
+    write_generation(
+        settings.index_dir,
+        manifest,
+        content.chunks,
+        vectors,
+        content.sentence_vectors.reshape(-1, dimension),
+        index,
+        {**query.files, **extra_files},
+    )
+    return manifest
