@@ -63,13 +63,15 @@ def _file_name(name: str) -> str:
     return name
 
 
-#: The one folder a generation has inside it: text layers of extracted documents.
+#: The folders a generation has inside it: text layers of extracted documents,
+#: and the stored BM25 indexes.
 TEXT_FOLDER = "text"
+LEXICAL_FOLDER = "lexical"
 
 
 def _generation_file(name: str) -> str:
     folder, _, rest = name.rpartition("/")
-    if folder not in ("", TEXT_FOLDER):
+    if folder not in ("", TEXT_FOLDER, LEXICAL_FOLDER):
         raise ValueError(f"{name[:120]!r} is not a file of a generation")
     _file_name(rest)
     return name
@@ -259,6 +261,14 @@ class Citation(_Model):
         description="The same passage in other documents (the brief as PDF and as a web "
         "page beside its text): listed here instead of as excerpts of their own.",
     )
+
+    def highlight_texts(self) -> list[str]:
+        """The highlighted sentence(s), verbatim, in the order of `highlights`.
+
+        Returns:
+            `text` cut at each highlight's offsets (absolute, so shifted by `start`).
+        """
+        return [self.text[h.start - self.start : h.end - self.start] for h in self.highlights]
 
 
 class Answer(_Model):

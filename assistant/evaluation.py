@@ -277,9 +277,7 @@ def _hit_rank(citations: Sequence[Citation], evidence: Sequence[str]) -> int | N
 def _highlight_hit(citations: Sequence[Citation], evidence: Sequence[str]) -> bool:
     if not citations:
         return False
-    top = citations[0]
-    marked = " ".join(top.text[h.start - top.start : h.end - top.start] for h in top.highlights)
-    return holds_evidence(marked, evidence)
+    return holds_evidence(" ".join(citations[0].highlight_texts()), evidence)
 
 
 def evaluate(
@@ -304,26 +302,31 @@ def evaluate(
         The aggregate report with one result per question.
     """
     run = _default_answerer(answerer, index_dir, settings)
-    results: list[ItemResult] = []
-    for item in items:
-        answer = run(item.question, k)
-        citations = answer.citations
-        top_source = citations[0].source if citations else None
-        results.append(
-            ItemResult(
-                id=item.id,
-                kind=item.kind,
-                split=item.split,
-                hit_rank=_hit_rank(citations, item.evidence),
-                highlight_hit=_highlight_hit(citations, item.evidence),
-                abstained=answer.abstained,
-                relevance=answer.relevance,
-                returned=len(citations),
-                top_source=top_source,
-                right_document=None if item.source is None else top_source == item.source,
-                top3_chars=[len(c.text) for c in citations[:3]],
-            )
-        )
+    results = [_item_result(item, run(item.question, k)) for item in items]
+    return _report(results, k)
+
+
+def _item_result(item: EvalItem, answer: Answer) -> ItemResult:
+    """How `answer` fared on `item`."""
+    citations = answer.citations
+    top_source = citations[0].source if citations else None
+    return ItemResult(
+        id=item.id,
+        kind=item.kind,
+        split=item.split,
+        hit_rank=_hit_rank(citations, item.evidence),
+        highlight_hit=_highlight_hit(citations, item.evidence),
+        abstained=answer.abstained,
+        relevance=answer.relevance,
+        returned=len(citations),
+        top_source=top_source,
+        right_document=None if item.source is None else top_source == item.source,
+        top3_chars=[len(c.text) for c in citations[:3]],
+    )
+
+
+def _report(results: list[ItemResult], k: int) -> EvalReport:
+    """The figures over `results`: overall, per split, per kind, per split × kind."""
     cutoffs = tuple(cut for cut in CUTOFFS if cut <= k)
     splits = [s for s in SPLITS if any(r.split == s for r in results)]
     kinds = [kind for kind in KINDS if any(r.kind == kind for r in results)]
@@ -492,31 +495,7 @@ def evaluate_dialogues(
         settings: Settings for the default answerer (see `ask`).
     """
     run = _default_answerer(answerer, index_dir, settings)
-    results: list[TurnResult] = []
-    for dialogue in dialogues:
-        previous: PreviousTurn | None = None
-        for number, turn in enumerate(dialogue.turns, 1):
-            question = turn.question.strip()
-            query = resolve_followup(question, previous)
-            answer = run(query, k)
-            role: TurnRole = (
-                "first" if number == 1 else "follow_up" if turn.refers_back else "standalone"
-            )
-            results.append(
-                TurnResult(
-                    dialogue=dialogue.id,
-                    split=dialogue.split,
-                    turn=number,
-                    role=role,
-                    question=turn.question,
-                    query=query,
-                    merged=query != question,
-                    hit_rank=_hit_rank(answer.citations, turn.evidence),
-                    top_source=answer.citations[0].source if answer.citations else None,
-                    abstained=answer.abstained,
-                )
-            )
-            previous = PreviousTurn(question=question, query=query, citations=answer.citations)
+    results = [turn for dialogue in dialogues for turn in _ask_dialogue(dialogue, run, k)]
     splits = [s for s in SPLITS if any(d.split == s for d in dialogues)]
     return DialogueReport(
         **_dialogue_metrics(results).model_dump(),
@@ -524,6 +503,35 @@ def evaluate_dialogues(
         by_split={s: _dialogue_metrics([t for t in results if t.split == s]) for s in splits},
         turns=results,
     )
+
+
+def _ask_dialogue(dialogue: Dialogue, run: Answerer, k: int) -> list[TurnResult]:
+    """Each turn of `dialogue` resolved against the previous one and asked."""
+    results: list[TurnResult] = []
+    previous: PreviousTurn | None = None
+    for number, turn in enumerate(dialogue.turns, 1):
+        question = turn.question.strip()
+        query = resolve_followup(question, previous)
+        answer = run(query, k)
+        role: TurnRole = (
+            "first" if number == 1 else "follow_up" if turn.refers_back else "standalone"
+        )
+        results.append(
+            TurnResult(
+                dialogue=dialogue.id,
+                split=dialogue.split,
+                turn=number,
+                role=role,
+                question=turn.question,
+                query=query,
+                merged=query != question,
+                hit_rank=_hit_rank(answer.citations, turn.evidence),
+                top_source=answer.citations[0].source if answer.citations else None,
+                abstained=answer.abstained,
+            )
+        )
+        previous = PreviousTurn(question=question, query=query, citations=answer.citations)
+    return results
 
 
 def _dialogue_metrics(turns: Sequence[TurnResult]) -> DialogueMetrics:

@@ -58,7 +58,8 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 from assistant import ask, build_index
 from assistant._settings import Settings
 from assistant._types import Answer, Citation, Document
-from assistant.answer.compose import ABSTAIN_MESSAGE, ExtractiveGenerator, relevance, verify
+from assistant.answer.compose import ABSTAIN_MESSAGE, ExtractiveGenerator, relevance
+from assistant.answer.verify import verify
 from assistant.embedding.transformer import Embedder, load_embedder
 from assistant.evaluation import (
     Answerer,
@@ -76,7 +77,8 @@ from assistant.indexing.generations import read_generation
 from assistant.indexing.lexical import LexicalIndex, content_terms
 from assistant.ingest.sources import load_documents
 from assistant.search.fusion import fuse_rrf
-from assistant.search.pipeline import Signals, _term_weights, _weighted_share, clean_question
+from assistant.search.question import clean_question
+from assistant.search.signals import Signals, abstention_signals, term_weights
 
 ALLIANCE = Path(__file__).resolve().parent / "data" / "alliance"
 #: Candidates each ranking hands to RRF in the baselines (the project's default too).
@@ -210,13 +212,11 @@ class ChunkBaseline:
             ranked = fuse_rrf([[i for i, _ in dense], [i for i, _ in bm25]])
         citations = [self._cite(rank, i, score) for rank, (i, score) in enumerate(ranked[:k], 1)]
         terms = content_terms(text)
-        weights = _term_weights(terms, self.corpus.lexical)
-        retrieved = {t for c in citations[:3] for t in content_terms(f"{c.title}\n{c.text}")}
-        signals = Signals(
-            dense_top=dense[0][1] if dense else 0.0,
-            coverage=_weighted_share(weights, set(self.corpus.lexical.known_terms(terms))),
-            retrieved_coverage=_weighted_share(weights, retrieved),
-            terms=len(terms),
+        signals = abstention_signals(
+            dense[0][1] if dense else 0.0,
+            term_weights(terms, self.corpus.lexical),
+            self.corpus.lexical.known_terms(terms),
+            [f"{c.title}\n{c.text}" for c in citations],
         )
         return answer_layer(text, citations, signals, self.settings)
 

@@ -71,7 +71,9 @@ def page_label(page: int | None, page_end: int | None) -> str:
 
 
 def _date(value: dt.date | None) -> str:
-    return value.strftime("%B %-d, %Y") if value is not None else "undated"
+    # "May 5, 2024" spelled out as `document_context` does: strftime's "%-d" (no
+    # leading zero) exists on glibc only.
+    return f"{value:%B} {value.day}, {value.year}" if value is not None else "undated"
 
 
 def view_link(citation: Citation) -> str:

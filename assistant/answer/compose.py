@@ -8,26 +8,22 @@ cannot be found verbatim in the excerpt its marker cites is dropped.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from typing import Protocol
 
 from .._settings import AnswerSettings, Settings
 from .._types import Answer, Citation
-from ..indexing.lexical import content_terms
-from ..search.fusion import is_near_duplicate, word_set
-from ..search.pipeline import Signals, resolve_settings, search
+from .._words import word_set
+from ..search.pipeline import resolve_settings, search
+from ..search.selection import is_near_duplicate
+from ..search.signals import Signals
+from .verify import also_reported, verify
 
-__all__ = ["ABSTAIN_MESSAGE", "ExtractiveGenerator", "Generator", "ask", "relevance", "verify"]
+__all__ = ["ABSTAIN_MESSAGE", "ExtractiveGenerator", "Generator", "ask", "relevance"]
 
 ABSTAIN_MESSAGE = "The sources do not cover this question."
-_MARKED = re.compile(r"\s*(.+?)\s*\[(\d+)\](?:\s*\(also reported in ((?:\[\d+\](?:,\s*)?)+)\))?")
-_NUMBER = re.compile(r"\[(\d+)\]")
-# Share of a sentence's content terms another document's excerpt must hold for it
-# to count as reporting the same fact ("also reported in [n]"), and the fewest
-# terms that make a fact (a four-word sentence matches too much by chance).
-_SAME_REPORT = 0.7
-_FACT_TERMS = 5
+# Containment at which two answer sentences state the same thing (one is left out).
+_SAME_SENTENCE = 0.8
 
 
 class Generator(Protocol):
@@ -40,12 +36,6 @@ class Generator(Protocol):
     def generate(self, question: str, citations: Sequence[Citation]) -> str: ...
 
 
-def highlighted_sentences(citation: Citation) -> list[str]:
-    """The excerpt's highlighted sentence(s), verbatim."""
-    offset = citation.start
-    return [citation.text[h.start - offset : h.end - offset] for h in citation.highlights]
-
-
 class ExtractiveGenerator:
     """The built-in generator: the highlighted sentence of the top excerpt, joined by
     those of excerpts scoring close to it, without repeating the same fact."""
@@ -54,6 +44,15 @@ class ExtractiveGenerator:
         self._settings = settings or AnswerSettings()
 
     def generate(self, question: str, citations: Sequence[Citation]) -> str:
+        """The answer: highlighted sentences with their `[n]` markers.
+
+        Args:
+            question: The question (unused: the excerpts were ranked for it).
+            citations: The excerpts, best first.
+
+        Returns:
+            Up to `max_sentences` sentences; "" without excerpts.
+        """
         if not citations:
             return ""
         top = citations[0].score
@@ -62,56 +61,16 @@ class ExtractiveGenerator:
         for citation in citations:
             if citation.rank > 1 and citation.score < self._settings.companion_ratio * top:
                 break
-            for sentence in highlighted_sentences(citation):
+            for sentence in citation.highlight_texts():
                 words = word_set(sentence)
-                if any(is_near_duplicate(words, other, 0.8) for other in seen):
+                if any(is_near_duplicate(words, other, _SAME_SENTENCE) for other in seen):
                     continue
                 seen.append(words)
-                parts.append(f"{sentence} [{citation.rank}]{_also(sentence, citation, citations)}")
+                also = also_reported(sentence, citation, citations)
+                parts.append(f"{sentence} [{citation.rank}]{also}")
                 if len(parts) == self._settings.max_sentences:
                     return " ".join(parts)
         return " ".join(parts)
-
-
-def reports_same(sentence: str, source: str, other: Citation) -> bool:
-    """True when `other`, an excerpt of another document, holds most of the
-    sentence's content terms: the same fact as reported elsewhere."""
-    terms = set(content_terms(sentence))
-    if other.source == source or len(terms) < _FACT_TERMS:
-        return False
-    return len(terms & set(content_terms(other.text))) / len(terms) >= _SAME_REPORT
-
-
-def _also(sentence: str, cited: Citation, citations: Sequence[Citation]) -> str:
-    """The suffix ` (also reported in [3], [4])` naming the lower-ranked excerpts of
-    other documents that report the sentence's fact: the answer cites the best-ranked
-    report and groups the rest."""
-    others = [
-        c.rank for c in citations if c.rank > cited.rank and reports_same(sentence, cited.source, c)
-    ]
-    if not others:
-        return ""
-    return " (also reported in " + ", ".join(f"[{rank}]" for rank in others) + ")"
-
-
-def verify(text: str, citations: Sequence[Citation]) -> str:
-    """Keep only the `sentence [n]` parts whose sentence is verbatim in excerpt n, and
-    of their "(also reported in [m])" only the excerpts that do report the fact."""
-    kept = []
-    for match in _MARKED.finditer(text):
-        sentence, number = match.group(1), int(match.group(2))
-        if not (1 <= number <= len(citations) and sentence in citations[number - 1].text):
-            continue
-        cited = citations[number - 1]
-        also = [
-            int(n)
-            for n in _NUMBER.findall(match.group(3) or "")
-            if 1 <= int(n) <= len(citations)
-            and reports_same(sentence, cited.source, citations[int(n) - 1])
-        ]
-        group = f" (also reported in {', '.join(f'[{n}]' for n in also)})" if also else ""
-        kept.append(f"{sentence} [{number}]{group}")
-    return " ".join(kept)
 
 
 def relevance(signals: Signals, settings: AnswerSettings) -> float:
@@ -121,6 +80,13 @@ def relevance(signals: Signals, settings: AnswerSettings) -> float:
     share a country name or a year; a question whose distinctive words are not in
     the passages retrieved for it (`coverage="retrieved"`), or nowhere in the corpus
     (`coverage="corpus"`), loses the coverage part.
+
+    Args:
+        signals: The search's signals.
+        settings: Which coverage counts, and its weight.
+
+    Returns:
+        The relevance; `ask` abstains below `settings.abstain_below`.
     """
     coverage = signals.retrieved_coverage if settings.coverage == "retrieved" else signals.coverage
     return signals.dense_top + settings.coverage_weight * coverage

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from .._types import Citation
+from .._words import phrase_tokens
 
 __all__ = ["PreviousTurn", "refers_back", "resolve_followup"]
 
@@ -25,11 +26,6 @@ class PreviousTurn(BaseModel):
     citations: list[Citation] = Field(
         default_factory=list, description="The excerpts its answer cited, best first."
     )
-
-
-# Words (keeping "U.S.", "J-Alert", "China's" whole) and the punctuation that
-# separates clauses.
-_TOKEN = re.compile(r"\w+(?:['’.+-]\w+)*\.?|[,;:?!]")
 
 
 _POSSESSIVE = re.compile(r"['’]s?$")
@@ -147,10 +143,6 @@ _RESTRICTORS = (_PREPOSITIONS - {"to", "than", "as", "like"}) | frozenset(
 _ELLIPTICAL_WORDS = 4
 
 
-def _tokens(text: str) -> list[str]:
-    return _TOKEN.findall(text)
-
-
 def _is_word(token: str) -> bool:
     return token[0].isalnum()
 
@@ -232,7 +224,7 @@ def refers_back(question: str) -> bool:
     ("when?", "what else?"). A question that names its own subject and holds no
     such word stands alone, whatever its first word ("Why did China ban ...?").
     """
-    tokens = _tokens(question)
+    tokens = phrase_tokens(question)
     words = [_bare(t) for t in tokens if _is_word(t)]
     if not words:
         return False
@@ -310,11 +302,6 @@ def _person(name: str) -> str | None:
     return name if _PERSON.fullmatch(name) else None
 
 
-def _highlighted(citation: Citation) -> str:
-    offset = citation.start
-    return " ".join(citation.text[h.start - offset : h.end - offset] for h in citation.highlights)
-
-
 def _carried(previous: PreviousTurn) -> list[str]:
     """The context segments the previous turn was itself resolved with, if any."""
     question, query = previous.question.strip(), (previous.query or "").strip()
@@ -330,9 +317,9 @@ def _context(question: str, previous: PreviousTurn) -> list[str]:
     for "they", also the groups of people) the previous answer's highlighted
     sentence names."""
     segments = [previous.question.strip(), *_carried(previous)][:_MAX_SEGMENTS]
-    words = {_bare(t) for t in _tokens(question)}
+    words = {_bare(t) for t in phrase_tokens(question)}
     if previous.citations and words & (_ONE_PERSON | _GROUP):
-        answer = _highlighted(previous.citations[0])
+        answer = " ".join(previous.citations[0].highlight_texts())
         people = [p for p in map(_person, _names(answer)) if p]
         if words & _GROUP:
             people += [m.group() for m in _PEOPLE_GROUP.finditer(answer)]

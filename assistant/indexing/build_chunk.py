@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict
 from tqdm import tqdm
@@ -39,7 +40,13 @@ class FreshPassages(BaseModel):
         return [chunk for chunks in self.by_source.values() for chunk in chunks]
 
 
-def chunk_fresh(documents: list[Document], settings: Settings, progress: bool) -> FreshPassages:
+def chunk_fresh(
+    documents: list[Document],
+    settings: Settings,
+    progress: bool,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+) -> FreshPassages:
     """Passages of every document, with a progress bar over their characters.
 
     Args:
@@ -47,6 +54,8 @@ def chunk_fresh(documents: list[Document], settings: Settings, progress: bool) -
         settings: The model (for its tokenizer), chunking settings and the
             per-file time limit.
         progress: Show a progress bar.
+        clock: Where each file's deadline is counted from (the chunker compares
+            it with `time.monotonic`); tests pass an earlier clock to expire it.
 
     Returns:
         The passages by source; a document that takes longer than
@@ -65,7 +74,7 @@ def chunk_fresh(documents: list[Document], settings: Settings, progress: bool) -
         for document in documents:
             try:
                 chunks[document.source] = chunk_document(
-                    document, tokenizer, settings.chunking, deadline=time.monotonic() + limit
+                    document, tokenizer, settings.chunking, deadline=clock() + limit
                 )
             except ChunkingTimeoutError as exc:
                 reason = f"{exc} after {limit:g} s (ASSISTANT_MAX_SECONDS_PER_FILE)"

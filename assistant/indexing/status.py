@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .._settings import Settings
 from .._types import SourceKind
-from ..search.pipeline import load_searcher
+from ..search.searcher import load_searcher
 
 __all__ = ["IndexStatus", "IndexedDocument", "index_status"]
 

@@ -27,7 +27,7 @@ from .._settings import Settings
 from .._types import TEXT_FOLDER, Document, DocumentRecord, SourceKind
 from ..ingest.formats import CharRun, check_char_runs
 from ..ingest.sources import TEXT_SUFFIXES, decode_text
-from ..search.pipeline import load_searcher
+from ..search.searcher import load_searcher
 from .generations import Generation, read_generation_file
 
 __all__ = [

@@ -22,11 +22,11 @@ from .._settings import ChunkingSettings
 from .._types import Chunk, Document, Span
 
 __all__ = [
-    "MARKDOWN_HEADING",
     "ChunkingTimeoutError",
     "Segment",
     "TokenCounter",
     "chunk_document",
+    "markdown_heading",
     "pysbd_segments",
     "split_paragraphs",
     "split_sentences",
@@ -52,9 +52,6 @@ class Paragraph:
 
 
 _BULLET = re.compile(r"^(?:[-*•+]|\d{1,3}[.)])\s+")
-#: A markdown heading line ("## Background ##"); group 1 is its text. The one
-#: heading pattern: paragraphs here, titles and sections in `ingest.metadata`.
-MARKDOWN_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 _TERMINAL = (".", "!", "?", ":", ";", '"', "”", "’", ")", "]")
 
@@ -66,10 +63,36 @@ _MAX_HEADING_CHARS = 150
 _MAX_CHARS_PER_TOKEN = 8
 
 
+def markdown_heading(line: str) -> str | None:
+    """The text of a Markdown heading line ("## Background ##" → "Background"):
+    one to six `#`, whitespace, then the text without closing `#`s. The one heading
+    rule: paragraphs here, titles and sections in `ingest.metadata`.
+
+    Written out rather than as the regex `^#{1,6}\\s+(.+?)\\s*#*\\s*$` (the same
+    headings, the same text once stripped), whose backtracking takes minutes on a
+    line like "# a", 5,000 spaces, "b".
+
+    Args:
+        line: One line, without its line break.
+
+    Returns:
+        The heading's text, stripped ("" for a line of marks only), or None when
+        `line` is no Markdown heading.
+    """
+    hashes = len(line) - len(line.lstrip("#"))
+    if not 1 <= hashes <= 6 or hashes == len(line) or not line[hashes].isspace():
+        return None
+    body = line[hashes:].lstrip()
+    if not body:  # "#" and whitespace: a heading only with two whitespace characters
+        return "" if len(line) - hashes >= 2 else None
+    # closing marks and the space around them go; "# ##" keeps a "#" as its text
+    return body.rstrip().rstrip("#").rstrip() or body[0]
+
+
 def _looks_like_heading(line: str) -> bool:
     if len(line) > _MAX_HEADING_CHARS:
         return False
-    if MARKDOWN_HEADING.match(line):
+    if markdown_heading(line) is not None:
         return True
     return len(line.split()) <= 12 and not line.endswith(_TERMINAL) and not _BULLET.match(line)
 
@@ -96,13 +119,13 @@ def split_paragraphs(text: str) -> list[Paragraph]:
             not wraps_lines
             or previous_closes
             or _BULLET.match(stripped) is not None
-            or MARKDOWN_HEADING.match(stripped) is not None
+            or markdown_heading(stripped) is not None
         )
         if opens:
             blocks.append([start, end])
         else:
             blocks[-1][1] = end
-        previous_closes = MARKDOWN_HEADING.match(stripped) is not None
+        previous_closes = markdown_heading(stripped) is not None
     paragraphs = []
     for start, end in blocks:
         raw = text[start:end]

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .chunking import MARKDOWN_HEADING, split_paragraphs
+from .chunking import markdown_heading, split_paragraphs
 
 __all__ = [
     "Header",
@@ -121,10 +121,10 @@ def read_header(text: str, source: str) -> Header:
     lines = _lines_with_offsets(text)[:_HEADER_LINES]
     for index, (line, end) in enumerate(lines):
         plain = line.strip("*_ ").strip()
-        heading = MARKDOWN_HEADING.match(line)
+        heading = markdown_heading(line)
         role = None
-        if heading and title is None:
-            title, role = heading.group(1).strip()[:_MAX_TITLE_CHARS], "title"
+        if heading is not None and title is None:
+            title, role = heading[:_MAX_TITLE_CHARS], "title"
         elif date is None and (parsed := parse_date_line(plain)) is not None:
             date, role = parsed, "date"
         elif title is None and series is None and _is_series_line(plain):

@@ -1,27 +1,27 @@
-"""Pure ranking steps: score fusion, near-duplicate removal, sentence highlights.
+"""Score fusion: a dense and a BM25 ranking made one.
 
-No model, no index: plain numbers and strings in, so each step is tested alone.
+No model, no index: plain numbers in, so each rule is tested alone.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 
-__all__ = [
-    "fuse_convex",
-    "fuse_rrf",
-    "is_near_duplicate",
-    "min_max",
-    "pick_highlights",
-    "word_set",
-]
+import numpy as np
+import numpy.typing as npt
 
-_WORD = re.compile(r"\w+")
+__all__ = ["fuse_convex", "fuse_fixed", "fuse_rrf", "min_max"]
 
 
 def min_max(scores: Mapping[int, float]) -> dict[int, float]:
-    """Scale scores to [0, 1] (all 1.0 when they are equal)."""
+    """Scale scores to [0, 1] (all 1.0 when they are equal).
+
+    Args:
+        scores: Passage id → score.
+
+    Returns:
+        Passage id → scaled score.
+    """
     if not scores:
         return {}
     low, high = min(scores.values()), max(scores.values())
@@ -36,6 +36,14 @@ def fuse_convex(
     """`alpha · dense + (1 − alpha) · lexical` after min-max scaling each, best first.
 
     A candidate missing from one list gets that list's minimum (0 after scaling).
+
+    Args:
+        dense: Passage id → cosine, for the dense candidates.
+        lexical: Passage id → BM25 score, for the lexical candidates.
+        alpha: The dense weight, in [0, 1].
+
+    Returns:
+        (passage id, fused score) best first, ties by id.
     """
     dense_scaled, lexical_scaled = min_max(dense), min_max(lexical)
     fused = {
@@ -45,32 +53,50 @@ def fuse_convex(
     return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
 
 
+def fuse_fixed(
+    dense: Mapping[int, float],
+    lexical: Mapping[int, float],
+    lexical_scores: npt.NDArray[np.float32],
+    lexical_bound: float,
+    alpha: float,
+) -> list[tuple[int, float]]:
+    """`alpha · cosine + (1 − alpha) · BM25 / bound` over the union of both pools.
+
+    A lexical candidate outside the dense pool gets the pool's lowest cosine (its
+    own is at most that); every passage has its exact BM25 score.
+
+    Args:
+        dense: Passage id → cosine, for the dense candidates.
+        lexical: The lexical candidates (their ids are what counts).
+        lexical_scores: Every passage's BM25 score, by id.
+        lexical_bound: A BM25 score no passage can exceed (0: none is known).
+        alpha: The dense weight, in [0, 1].
+
+    Returns:
+        (passage id, fused score) best first, ties by id.
+    """
+    floor = min(dense.values(), default=0.0)
+    bound = lexical_bound or 1.0
+    candidates = set(dense) | set(lexical)
+    fused = {
+        i: alpha * dense.get(i, floor) + (1 - alpha) * float(lexical_scores[i]) / bound
+        for i in candidates
+    }
+    return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+
+
 def fuse_rrf(rankings: Sequence[Sequence[int]], constant: int = 60) -> list[tuple[int, float]]:
-    """Reciprocal rank fusion: `Σ 1 / (constant + rank)` over the rankings, best first."""
+    """Reciprocal rank fusion: `Σ 1 / (constant + rank)` over the rankings, best first.
+
+    Args:
+        rankings: Passage ids, each ranking best first.
+        constant: Damps the weight of the first ranks.
+
+    Returns:
+        (passage id, fused score) best first, ties by id.
+    """
     fused: dict[int, float] = {}
     for ranking in rankings:
         for rank, key in enumerate(ranking, 1):
             fused[key] = fused.get(key, 0.0) + 1.0 / (constant + rank)
     return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
-
-
-def word_set(text: str) -> frozenset[str]:
-    """Lower-cased words of `text`."""
-    return frozenset(_WORD.findall(text.lower()))
-
-
-def is_near_duplicate(a: frozenset[str], b: frozenset[str], containment: float) -> bool:
-    """True when the smaller word set lies (mostly) inside the larger one, e.g. a
-    summary bullet that repeats a sentence of the body."""
-    if not a or not b:
-        return False
-    return len(a & b) / min(len(a), len(b)) >= containment
-
-
-def pick_highlights(sentence_scores: Sequence[float], *, keep_within: float = 0.0) -> list[int]:
-    """Indexes of the best sentence and of any other within `keep_within` of it,
-    in document order."""
-    if not sentence_scores:
-        return []
-    best = max(sentence_scores)
-    return [i for i, score in enumerate(sentence_scores) if score >= best - keep_within]

@@ -23,7 +23,7 @@ from .._types import Citation, DocumentRecord, SourceKind, page_span, section_at
 from ..indexing.generations import Generation
 from ..indexing.text_layers import read_char_runs, source_text
 from ..ingest.formats import PageImage, chars_in_range, render_page
-from ..search.pipeline import load_searcher
+from ..search.searcher import load_searcher
 
 __all__ = ["SourceView", "view_source"]
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from assistant._settings import IngestSettings
-from assistant.indexing import build_chunk
 from assistant.indexing.build_chunk import chunk_fresh
 from assistant.ingest.sources import load_documents
 
@@ -50,30 +48,24 @@ def test_passages_of_several_documents_in_the_order_given(tmp_path: Path) -> Non
     ]
 
 
-def test_nothing_to_chunk_loads_no_tokenizer(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def refuse(model: str) -> None:
-        raise AssertionError(f"tokenizer of {model} loaded for nothing")
-
-    monkeypatch.setattr(build_chunk, "load_tokenizer", refuse)
-    passages = chunk_fresh([], settings_for(tmp_path), progress=False)
+def test_nothing_to_chunk_loads_no_tokenizer(tmp_path: Path) -> None:
+    # a model that does not exist: loading its tokenizer would raise ModelError
+    settings = settings_for(tmp_path).model_copy(update={"model": "no-such-model"})
+    passages = chunk_fresh([], settings, progress=False)
     assert passages.by_source == {}
     assert passages.too_slow == []
 
 
 def test_a_document_over_the_time_limit_is_skipped_with_the_reason(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     write_sources(tmp_path / "sources", ferry=FERRY)
     settings = settings_for(tmp_path)
     documents, _ = load_documents(settings.sources_dir)
     no_time = settings.model_copy(update={"ingest": IngestSettings(max_seconds_per_file=0.5)})
     # The step's clock reads 0: its deadline (0.5) has long passed on the chunker's.
-    monkeypatch.setattr(build_chunk, "time", SimpleNamespace(monotonic=lambda: 0.0))
-
     with caplog.at_level(logging.WARNING, logger="assistant"):
-        passages = chunk_fresh(documents, no_time, progress=False)
+        passages = chunk_fresh(documents, no_time, progress=False, clock=lambda: 0.0)
 
     assert passages.by_source == {}
     assert [s.source for s in passages.too_slow] == ["ferry.txt"]

@@ -1,0 +1,65 @@
+"""Choosing the excerpts: the best passages that do not repeat a better one."""
+
+from __future__ import annotations
+
+from .searcher import Searcher
+
+__all__ = ["is_near_duplicate", "select_passages"]
+
+
+def is_near_duplicate(a: frozenset[str], b: frozenset[str], containment: float) -> bool:
+    """True when the smaller word set lies (mostly) inside the larger one, e.g. a
+    summary bullet that repeats a sentence of the body.
+
+    Args:
+        a, b: Word sets (`word_set`).
+        containment: The share of the smaller set that must lie in the other.
+
+    Returns:
+        Whether the two count as the same text; False when either is empty.
+    """
+    if not a or not b:
+        return False
+    return len(a & b) / min(len(a), len(b)) >= containment
+
+
+def select_passages(
+    searcher: Searcher, ranked: list[tuple[int, float]], k: int, containment: float
+) -> tuple[list[tuple[int, float]], dict[int, list[int]]]:
+    """The best `k` passages that do not repeat a better one, and for each the
+    passages of other documents that repeat it (the same brief as PDF and as text):
+    those are named on its citation instead of taking excerpt slots of their own.
+
+    Args:
+        searcher: The generation searched.
+        ranked: (passage id, score) best first.
+        k: Excerpts wanted at most.
+        containment: See `is_near_duplicate`.
+
+    Returns:
+        The chosen (passage id, score) best first, and chosen id → ids of its
+        copies in other documents (one per document).
+    """
+    chosen: list[tuple[int, float]] = []
+    copies: dict[int, list[int]] = {}
+    chunks = searcher.generation.chunks
+    for chunk_id, score in ranked:
+        repeated = next(
+            (other for other, _ in chosen if _overlaps(searcher, chunk_id, other, containment)),
+            None,
+        )
+        if repeated is None and len(chosen) < k:
+            chosen.append((chunk_id, score))
+        elif repeated is not None and chunks[repeated].source != chunks[chunk_id].source:
+            sources = {chunks[c].source for c in copies.get(repeated, [])}
+            if chunks[chunk_id].source not in sources:
+                copies.setdefault(repeated, []).append(chunk_id)
+    return chosen, copies
+
+
+def _overlaps(searcher: Searcher, a: int, b: int, containment: float) -> bool:
+    """Passages `a` and `b` share text: overlapping offsets or near-identical words."""
+    first, second = searcher.generation.chunks[a], searcher.generation.chunks[b]
+    if first.source == second.source and first.start < second.end and second.start < first.end:
+        return True
+    return is_near_duplicate(searcher.words[a], searcher.words[b], containment)
