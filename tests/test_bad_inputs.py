@@ -18,7 +18,10 @@ from ui.app import ChatHandlers, serve
 
 from .conftest import brief_sources
 from .test_cli import run
-from .test_ui_app import _free_port
+from .ui.test_app import _free_port
+
+# The `messy` index embeds two 50,000-character lines; with the server, slow.
+pytestmark = pytest.mark.slow
 
 HUGE_QUESTION = "Who is Japan's defense minister? " * 3031  # just over 100,000 characters
 ODD_QUESTION = "Who is Japan\x00's defense\u200b minister?\x1b[31m\ud800"
@@ -168,14 +171,15 @@ def test_live_server_survives_bad_requests(server: str) -> None:
     assert "Kihara Minoru" in unescape(stream)
 
     client = Client(server, verbose=False)
-    for question, k in [
-        (HUGE_QUESTION, 5),
-        (ODD_QUESTION.replace("\ud800", ""), 5),
-        ("\x00\x00", 5),
-        ("Who is Japan's defense minister?", 10),
+    for question, k, expected in [
+        (HUGE_QUESTION, 5, f"{len(HUGE_QUESTION):,} characters long; the limit is 1,000"),
+        (ODD_QUESTION.replace("\ud800", ""), 5, "Kihara Minoru"),
+        ("\x00\x00", 5, "the question is empty: type a question about the sources"),
+        ("Who is Japan's defense minister?", 10, "Kihara Minoru"),
     ]:
         _, history, _ = client.predict(question, [], k, [], api_name="/ask")
-        assert history, question[:20]
+        reply = unescape(history[-1]["content"][0]["text"])
+        assert expected in reply, (question[:20], reply[:300])
     # out-of-range slider values are refused by Gradio itself, not by a crash
     for k in (0, 11, -5):
         with pytest.raises(Exception, match=r"(?i)slider|range|minimum|maximum|value"):

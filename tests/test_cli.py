@@ -12,8 +12,8 @@ import httpx
 import pytest
 from gradio_client import Client
 
-from .conftest import BRIEF, DATA, DEV_QA
-from .test_ui_app import _free_port
+from .conftest import BRIEF, BRIEF_QUESTIONS, DATA
+from .ui.test_app import _free_port
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +35,11 @@ def test_build_ask_json_and_eval(sources_copy: Path, tmp_path: Path) -> None:
     assert "documents: 3 added, 0 changed, 0 removed, 0 unchanged, 0 skipped" in built.stdout
 
     again = run("build", "--sources", str(sources_copy), "--index", index)
-    assert "up to date" in again.stdout
+    assert again.stdout.splitlines()[:2] == [
+        f"index {index}: up to date",
+        "documents: 0 added, 0 changed, 0 removed, 3 unchanged, 0 skipped",
+    ]
+    assert again.stdout.splitlines()[2].startswith("chunks: 27 in index, 0 embedded in ")
 
     asked = run("ask", "Who is Japan's defense minister?", "-k", "2", "--index", index)
     assert asked.returncode == 0, asked.stderr
@@ -64,10 +68,17 @@ def test_build_ask_json_and_eval(sources_copy: Path, tmp_path: Path) -> None:
     assert off_topic.stdout.startswith("The sources do not cover this question.")
     assert "Related, but not an answer:" in off_topic.stdout
 
-    evaluated = run("eval", str(DEV_QA), "--index", index)
+    evaluated = run("eval", str(BRIEF_QUESTIONS), "--index", index)
     assert evaluated.returncode == 0, evaluated.stderr
-    assert "hit@1:" in evaluated.stdout
-    assert "MRR:" in evaluated.stdout
+    lines = evaluated.stdout.splitlines()
+    assert lines[0] == "questions: 20 (16 answerable, 4 off-topic, 0 near-topic), k=5"
+    figures = dict(line.split(": ", 1) for line in lines[1:11])
+    assert figures["hit@1"] == "0.875"  # 14 of 16 (b03 and b04 come second)
+    assert figures["hit@3"] == figures["hit@5"] == "1.000"
+    assert figures["MRR"] == "0.938"
+    assert figures["right document first"] == "1.000"
+    assert figures["off-topic abstained"] == "4/4"
+    assert figures["false abstentions"] == "0/16"
 
 
 @pytest.mark.parametrize(

@@ -38,13 +38,10 @@ SECRET = "root:x:0:0:the secret outside the sources folder"
 
 
 @pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory, embedder) -> tuple[Path, Path]:
-    """Sources (the brief) and their index, built once; tests work on copies."""
-    root = tmp_path_factory.mktemp("template")
-    sources = brief_sources(root)
-    index = root / "index"
-    build_index(sources, index, embedder=embedder)
-    return sources, index
+def template(tmp_path_factory: pytest.TempPathFactory, brief_index: Path) -> tuple[Path, Path]:
+    """Sources (the brief) and their index (the session's `brief_index`: the
+    repository's sources/ holds just the brief); tests work on copies."""
+    return brief_sources(tmp_path_factory.mktemp("template")), brief_index
 
 
 def _copy_index(index: Path, destination: Path) -> Path:
@@ -285,6 +282,7 @@ def test_an_index_path_that_is_a_file_is_one_line(
 # 4. Every index file readable by other accounts -----------------------------------
 
 
+@pytest.mark.slow
 def test_every_index_file_has_the_same_permissions(tmp_path: Path, embedder) -> None:
     sources = brief_sources(tmp_path)
     index = tmp_path / "index"
@@ -328,6 +326,7 @@ def _fill(folder: Path) -> Path:
     return filler
 
 
+@pytest.mark.slow
 def test_disk_full_is_one_line_keeps_serving_and_leaves_nothing(
     template: tuple[Path, Path], small_disk: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -370,9 +369,10 @@ def test_leftovers_of_a_failed_build_are_removed_before_writing(
 # 7. A damaged encoder is re-exported ---------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["delete", "truncate"])
 def test_a_damaged_onnx_encoder_is_exported_afresh(
-    copies: tuple[Path, Path], embedder, damage: str
+    copies: tuple[Path, Path], exporting_embedder, damage: str
 ) -> None:
     sources, index = copies
     weights = index / GENERATIONS / str(current_generation(index)) / "query-encoder.onnx.data"
@@ -383,7 +383,7 @@ def test_a_damaged_onnx_encoder_is_exported_afresh(
         weights.unlink()  # break the hard link to the template first
         weights.write_bytes(data[: len(data) // 2])
 
-    report = build_index(sources, index, embedder=embedder)
+    report = build_index(sources, index, embedder=exporting_embedder)
 
     assert not report.up_to_date
     assert report.full_rebuild_reason is not None
@@ -391,12 +391,13 @@ def test_a_damaged_onnx_encoder_is_exported_afresh(
     assert report.query_encoder == "onnx"
     generation = read_generation(index)
     assert generation.manifest.query_encoder is not None
-    assert build_index(sources, index, embedder=embedder).up_to_date
+    assert build_index(sources, index, embedder=exporting_embedder).up_to_date
 
 
 # One line, never a traceback --------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_pointer_that_is_a_folder_is_one_line_and_force_recovers(
     copies: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -415,6 +416,7 @@ def test_pointer_that_is_a_folder_is_one_line_and_force_recovers(
     assert "Kihara Minoru" in out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["deleted", "file"])
 def test_generations_folder_gone_is_one_line_and_build_recovers(
     copies: tuple[Path, Path], capsys: pytest.CaptureFixture[str], damage: str
@@ -588,6 +590,7 @@ def test_unreadable_subfolder_is_named() -> None:
     assert skipped == [{"source": "locked", "reason": "folder not readable (Permission denied)"}]
 
 
+@pytest.mark.slow
 def test_control_characters_never_reach_the_terminal(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], embedder
 ) -> None:
@@ -648,6 +651,7 @@ def test_files_past_the_size_bounds_are_skipped_with_the_reason(
     assert "100,000-character paragraph limit" in skipped[0].reason
 
 
+@pytest.mark.slow
 def test_a_file_that_takes_too_long_to_chunk_is_skipped_and_the_rest_indexed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedder
 ) -> None:

@@ -16,11 +16,13 @@ import pytest
 from gradio_client import Client
 
 from assistant import Citation, IndexMissingError, build_index, retrieve
+from assistant._settings import DEFAULT_MODEL
+from assistant.embedding.transformer import OnnxExport, load_embedder
 from assistant.indexing.generations import GENERATIONS, current_generation, read_generation
 from ui.app import serve
 
-from .conftest import BRIEF, DATA, SOURCES, brief_sources
-from .test_ui_app import _free_port
+from .conftest import BRIEF, DATA, SOURCES, ReusedExport, brief_sources
+from .ui.test_app import _free_port
 
 KNOWN_QUESTION = "Who is Japan's defense minister?"
 KNOWN_ANSWER = "Defense Minister Kihara Minoru"
@@ -28,9 +30,10 @@ KILL_TRIALS = 24
 FIRST_BUILD_TRIALS = 6
 
 
-def _child_build(sources: str, index: str) -> None:
-    """Runs in a forked child: a real build, model load included."""
-    build_index(sources, index)
+def _child_build(sources: str, index: str, export: OnnxExport) -> None:
+    """Runs in a forked child: a real build, model load included; a first build
+    copies the session's ONNX export (`ReusedExport`) and verifies it."""
+    build_index(sources, index, embedder=ReusedExport(load_embedder(DEFAULT_MODEL), export))
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +74,9 @@ def _check_live_index(index: Path, allowed: list[set[str]], texts: dict[str, str
 
 @pytest.mark.slow
 def test_builds_killed_at_random_moments_leave_a_complete_generation(
-    forkserver: multiprocessing.context.ForkServerContext, tmp_path: Path, embedder
+    forkserver: multiprocessing.context.ForkServerContext,
+    tmp_path: Path,
+    embedder: ReusedExport,
 ) -> None:
     texts = {
         BRIEF: (SOURCES / BRIEF).read_text(encoding="utf-8"),
@@ -84,7 +89,9 @@ def test_builds_killed_at_random_moments_leave_a_complete_generation(
     _sources_version(sources, with_typhoon=False)
     for probe in ("probe-1", "probe-2"):  # the first also starts the fork server
         started = time.monotonic()
-        child = forkserver.Process(target=_child_build, args=(str(sources), str(tmp_path / probe)))
+        child = forkserver.Process(
+            target=_child_build, args=(str(sources), str(tmp_path / probe), embedder.export)
+        )
         child.start()
         child.join(timeout=300)
         assert child.exitcode == 0
@@ -98,7 +105,9 @@ def test_builds_killed_at_random_moments_leave_a_complete_generation(
         before = current_generation(index) if index.exists() else None
         old_docs = {p for p in (read_generation(index).manifest.documents if before else {})}
         new_docs = _sources_version(sources, with_typhoon=trial % 2 == 1)
-        child = forkserver.Process(target=_child_build, args=(str(sources), str(index)))
+        child = forkserver.Process(
+            target=_child_build, args=(str(sources), str(index), embedder.export)
+        )
         child.start()
         time.sleep(rng.uniform(0.0, duration * 1.1))
         if child.is_alive():

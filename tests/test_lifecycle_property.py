@@ -8,13 +8,17 @@ import tempfile
 from pathlib import Path
 
 import hypothesis.strategies as st
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from assistant import SourcesError, build_index, retrieve
-from assistant._settings import DEFAULT_MODEL
-from assistant.embedding.transformer import load_embedder
 from assistant.indexing.generations import current_generation
+
+from .conftest import ReusedExport
+
+# 15 examples, each a fresh index rebuilt up to 8 times.
+pytestmark = pytest.mark.slow
 
 SENTENCES = [
     "Relief flights landed in Okinawa after the typhoon.",
@@ -35,12 +39,17 @@ CONTENT = st.one_of(
 
 
 class SourcesAndIndex(RuleBasedStateMachine):
+    # Set by the `_build_embedder` fixture below: a state machine is constructed by
+    # hypothesis, out of reach of fixtures. Every example starts a fresh index.
+    build_embedder: ReusedExport | None = None
+
     def __init__(self) -> None:
         super().__init__()
         self.root = Path(tempfile.mkdtemp(prefix="lifecycle-"))
         self.sources = self.root / "sources"
         self.index = self.root / "index"
-        self.embedder = load_embedder(DEFAULT_MODEL)
+        assert self.build_embedder is not None
+        self.embedder = self.build_embedder
         self.built_from: dict[str, str] | None = None  # file texts at the last good build
 
     @initialize(name=NAMES, content=CONTENT)
@@ -96,6 +105,11 @@ class SourcesAndIndex(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _build_embedder(embedder: ReusedExport) -> None:
+    SourcesAndIndex.build_embedder = embedder
 
 
 SourcesAndIndex.TestCase.settings = settings(

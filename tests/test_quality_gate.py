@@ -36,6 +36,7 @@ def _eval(capsys: pytest.CaptureFixture[str], *args: str) -> str:
     return capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_dev_split_floors(alliance_index: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = _eval(
         capsys,
@@ -67,6 +68,7 @@ def test_dev_split_floors(alliance_index: Path, capsys: pytest.CaptureFixture[st
     assert {turn["split"] for turn in dialogues["turns"]} == {"dev"}
 
 
+@pytest.mark.slow
 def test_heldout_split_floors(alliance_index: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = _eval(
         capsys,
@@ -84,16 +86,29 @@ def test_heldout_split_floors(alliance_index: Path, capsys: pytest.CaptureFixtur
     assert questions["false_abstentions"] <= 2
 
 
+@pytest.mark.slow
 def test_eval_text_report_by_kind(alliance_index: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = _eval(
-        capsys,
-        str(ALLIANCE / "questions.jsonl"), "--split", "heldout", "--index", str(alliance_index),
-    )  # fmt: skip
-    assert out.startswith("questions: 51 (39 answerable, 6 off-topic, 6 near-topic), k=5\n")
-    assert "near-topic abstained: " in out
-    assert "right document first: " in out
-    for kind in ("factoid", "why_how", "paraphrase", "which_report", "off_topic", "near_topic"):
-        assert f"\n{kind} " in out
+    """The text report prints the figures of the JSON report, one row per kind."""
+    args = (str(ALLIANCE / "questions.jsonl"), "--split", "heldout", "--index", str(alliance_index))
+    figures = json.loads(_eval(capsys, *args, "--json"))
+    lines = _eval(capsys, *args).splitlines()
+    assert lines[0] == "questions: 51 (39 answerable, 6 off-topic, 6 near-topic), k=5"
+    for expected in (
+        f"hit@1: {figures['hit_at']['1']:.3f}",
+        f"hit@3: {figures['hit_at']['3']:.3f}",
+        f"MRR: {figures['mrr']:.3f}",
+        f"right document first: {figures['doc_at_1']:.3f}",
+        "off-topic abstained: 6/6",
+        f"near-topic abstained: {figures['near_topic_abstained']}/6",
+        f"false abstentions: {figures['false_abstentions']}/39",
+    ):
+        assert expected in lines, (expected, lines[:14])
+    rows = {cells[0]: cells[1] for cells in map(str.split, lines) if len(cells) > 1}
+    for kind, group in figures["by_kind"].items():
+        assert rows[kind] == str(group["questions"]), kind
+    assert list(figures["by_kind"]) == [
+        "factoid", "why_how", "paraphrase", "which_report", "off_topic", "near_topic"
+    ]  # fmt: skip
     dialogue_only = _eval(
         capsys, "--dialogues", str(ALLIANCE / "dialogues.jsonl"), "--index", str(alliance_index)
     )

@@ -1,1 +1,6 @@
+"""Step 4 of the data path: question → cited excerpts (`retrieve`).
 
+`question` checks the input, `searcher` holds the live generation, `pipeline` runs
+candidates (dense + BM25) → `fusion` → `selection` → `citations` with `highlights`,
+and `signals` measures whether the sources cover the question at all.
+"""

@@ -22,8 +22,6 @@ from hypothesis import strategies as st
 from assistant.ingest.formats import (
     Extracted,
     ExtractLimits,
-    _clean,
-    _clean_mapped,
     chars_in_range,
     extract,
     named_format,
@@ -31,8 +29,10 @@ from assistant.ingest.formats import (
     render_page,
     sniff_kind,
 )
+from assistant.ingest.formats.text import clean as _clean
+from assistant.ingest.formats.text import clean_mapped as _clean_mapped
 
-from . import formats_fixtures as ff
+from .. import formats_fixtures as ff
 
 HAS_CHROMIUM = Path(ff.CHROMIUM).exists()
 
@@ -615,7 +615,7 @@ def test_in_process_extraction_has_a_soft_deadline(docs: Documents) -> None:
 
 
 def test_a_dead_worker_is_replaced(docs: Documents) -> None:
-    from assistant.ingest import formats as _formats
+    from assistant.ingest.formats import worker as _formats
 
     extract(docs.html, ".html")
     worker = _formats._ZYGOTE.process

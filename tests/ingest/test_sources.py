@@ -6,7 +6,7 @@ import pytest
 from assistant import SourcesError
 from assistant.ingest.sources import extract_metadata, load_documents, parse_date_line
 
-from .conftest import BRIEF, DATA, SOURCES
+from ..conftest import BRIEF, DATA, SOURCES
 
 
 def test_brief_metadata() -> None:

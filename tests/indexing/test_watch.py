@@ -16,8 +16,8 @@ from assistant import SourcesError, WatchEvent, retrieve, watch_sources
 from assistant._errors import IndexMissingError
 from assistant.indexing.generations import POINTER, read_generation
 
-from . import formats_fixtures as ff
-from .conftest import DATA
+from .. import formats_fixtures as ff
+from ..conftest import DATA
 
 WAIT = 60.0  # generous: a rebuild embeds a few passages, but CI machines are noisy
 
@@ -118,6 +118,7 @@ def test_burst_of_changes_is_one_rebuild(watcher: tuple[Watcher, Path, Path]) ->
     assert "inspection-3.txt" not in sources_now
 
 
+@pytest.mark.slow
 def test_word_and_web_pages_trigger_rebuilds(watcher: tuple[Watcher, Path, Path]) -> None:
     running, sources, index = watcher
     running.next_event()
@@ -130,6 +131,7 @@ def test_word_and_web_pages_trigger_rebuilds(watcher: tuple[Watcher, Path, Path]
     assert _indexed(index) == {"brief.docx", "brief.htm", "typhoon-relief.txt"}
 
 
+@pytest.mark.slow
 def test_unsupported_files_do_not_trigger_rebuilds(watcher: tuple[Watcher, Path, Path]) -> None:
     running, sources, _ = watcher
     running.next_event()
@@ -166,6 +168,7 @@ def test_missing_sources_folder_is_a_clear_error(tmp_path: Path) -> None:
         watch_sources(tmp_path / "nope", tmp_path / "index")
 
 
+@pytest.mark.slow
 def test_a_folder_replaced_by_rename_is_followed(
     watcher: tuple[Watcher, Path, Path], tmp_path: Path
 ) -> None:
@@ -186,6 +189,7 @@ def test_a_folder_replaced_by_rename_is_followed(
     running.await_index(index, {"cranes.txt", "tugs.txt", "2023-11-02-quad-foreign-ministers.md"})
 
 
+@pytest.mark.slow
 def test_a_folder_deleted_and_recreated_is_followed(watcher: tuple[Watcher, Path, Path]) -> None:
     running, sources, index = watcher
     assert running.next_event().outcome == "built"
@@ -200,6 +204,7 @@ def test_a_folder_deleted_and_recreated_is_followed(watcher: tuple[Watcher, Path
     running.await_index(index, {"cranes.txt", "tugs.txt"})
 
 
+@pytest.mark.slow
 def test_a_folder_moved_in_is_indexed(watcher: tuple[Watcher, Path, Path], tmp_path: Path) -> None:
     running, sources, index = watcher
     assert running.next_event().outcome == "built"
@@ -251,6 +256,7 @@ def test_ctrl_c_during_a_rebuild_still_stops_the_watcher(
         watch_sources(sources, tmp_path / "index", quiet_ms=100)
 
 
+@pytest.mark.slow
 def test_a_corrupt_pointer_does_not_kill_the_watcher_at_startup(tmp_path: Path, embedder) -> None:
     sources, index = tmp_path / "sources", tmp_path / "index"
     _write_folder(sources, {"cranes.txt": "Seven damaged cranes."})

@@ -16,7 +16,7 @@ from assistant.embedding.encoders import MIN_COSINE
 from assistant.embedding.pooling import pool_spans
 from assistant.indexing.generations import read_generation
 
-from .conftest import BRIEF, SOURCES, brief_sources
+from ..conftest import BRIEF, SOURCES, brief_sources
 
 
 def test_pool_spans_averages_the_tokens_inside_each_span() -> None:
@@ -46,6 +46,7 @@ def default_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return index
 
 
+@pytest.mark.slow
 def test_default_build_embeds_with_the_graph_and_matches_torch(
     default_index: Path, brief_index: Path
 ) -> None:
@@ -65,6 +66,7 @@ def test_default_build_embeds_with_the_graph_and_matches_torch(
     assert float((a * b).sum(axis=1).min()) >= 0.999
 
 
+@pytest.mark.slow
 def test_sentence_vectors_stand_for_their_own_sentence(default_index: Path, embedder) -> None:
     generation = read_generation(default_index)
     chunk = next(c for c in generation.chunks if len(c.sentences) >= 3)
@@ -77,8 +79,8 @@ def test_sentence_vectors_stand_for_their_own_sentence(default_index: Path, embe
     assert list(similarity.argmax(axis=1)) == list(range(len(texts)))
 
 
-def test_highlight_marks_the_sentence_that_answers(default_index: Path) -> None:
-    top = retrieve("Who is Japan's defense minister?", k=1, index_dir=default_index)[0]
+def test_highlight_marks_the_sentence_that_answers(brief_index: Path) -> None:
+    top = retrieve("Who is Japan's defense minister?", k=1, index_dir=brief_index)[0]
     text = Path(SOURCES / BRIEF).read_text(encoding="utf-8")
     (mark,) = top.highlights
     assert "Defense Minister Kihara Minoru" in text[mark.start : mark.end]

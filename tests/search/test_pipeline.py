@@ -3,9 +3,10 @@ from pathlib import Path
 import pytest
 
 from assistant import QuestionError, build_index, retrieve
-from assistant.search.pipeline import clean_question, load_searcher
+from assistant.search.question import clean_question
+from assistant.search.searcher import load_searcher
 
-from .conftest import BRIEF, SOURCES
+from ..conftest import BRIEF, SOURCES
 
 
 def test_citation_fields_and_round_trip(brief_index: Path, brief_text: str) -> None:

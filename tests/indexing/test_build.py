@@ -15,8 +15,9 @@ from assistant.indexing.generations import (
     new_generation_id,
     read_generation,
 )
+from assistant.indexing.lexical import LEXICAL_PARTS
 
-from .conftest import BRIEF
+from ..conftest import BRIEF
 
 
 def test_first_build_then_up_to_date(sources_copy: Path, tmp_path: Path, embedder) -> None:
@@ -39,6 +40,8 @@ def test_first_build_then_up_to_date(sources_copy: Path, tmp_path: Path, embedde
     assert set(manifest["files"]) == {
         "chunks.jsonl", "vectors.npy", "vectors.faiss", "sentences.npy",
         "query-encoder.onnx", "query-encoder.onnx.data", "tokenizer.json",
+    } | {  # the stored BM25 indexes, passages in context and alone
+        f"lexical/{variant}.{part}" for variant in ("context", "plain") for part in LEXICAL_PARTS
     }  # fmt: skip
     assert manifest["query_encoder"]["probe_min_cosine"] >= 0.9999
     assert manifest["documents"][BRIEF]["title"].startswith("U.S. and Japan Announce")

@@ -22,12 +22,12 @@ from assistant.embedding.onnx_runtime import OnnxEmbedder
 from assistant.embedding.transformer import OnnxExport, SentenceTransformerEmbedder
 from assistant.indexing.generations import read_generation
 
-from .conftest import brief_sources
+from ..conftest import brief_sources
 
 QUESTION = "Who is Japan's defense minister?"
 
 
-def test_brief_index_carries_a_verified_onnx_encoder(brief_index: Path, embedder) -> None:
+def test_brief_index_carries_a_verified_onnx_encoder(brief_index: Path, exporting_embedder) -> None:
     generation = read_generation(brief_index)
     record = generation.manifest.query_encoder
     assert record is not None
@@ -43,7 +43,7 @@ def test_brief_index_carries_a_verified_onnx_encoder(brief_index: Path, embedder
     onnx = query_embedder(generation, Settings.from_env(index_dir=brief_index))
     assert isinstance(onnx, OnnxEmbedder)
     texts = [*PROBES[:3], "A passage the probes never saw: Sasebo, 2 June, the destroyer Kongo."]
-    expected = embedder.encode_passages(texts)
+    expected = exporting_embedder.encode_passages(texts)
     assert np.min((onnx.encode_passages(texts) * expected).sum(axis=1)) >= MIN_COSINE
     assert float(onnx.encode_query(texts[-1]) @ expected[-1]) >= MIN_COSINE
 
@@ -70,12 +70,15 @@ class DriftingEmbedder:
         return self.real.export_onnx(folder)
 
 
+@pytest.mark.slow
 def test_export_that_disagrees_is_refused_and_queries_use_torch(
-    tmp_path: Path, embedder, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, exporting_embedder, caplog: pytest.LogCaptureFixture
 ) -> None:
     sources = brief_sources(tmp_path)
     with caplog.at_level(logging.WARNING, logger="assistant"):
-        report = build_index(sources, tmp_path / "index", embedder=DriftingEmbedder(embedder))
+        report = build_index(
+            sources, tmp_path / "index", embedder=DriftingEmbedder(exporting_embedder)
+        )
     assert report.query_encoder is not None
     assert report.query_encoder.startswith("torch (ONNX export refused: probe cosine")
     assert "queries will use sentence-transformers" in caplog.text
@@ -104,25 +107,27 @@ def test_damaged_onnx_file_falls_back_to_torch(
     assert "queries use sentence-transformers meanwhile" in caplog.text
 
 
-def test_rebuild_reuses_the_verified_export(tmp_path: Path, embedder) -> None:
+@pytest.mark.slow
+def test_rebuild_reuses_the_verified_export(tmp_path: Path, exporting_embedder) -> None:
     sources = brief_sources(tmp_path)
-    first = build_index(sources, tmp_path / "index", embedder=embedder)
+    first = build_index(sources, tmp_path / "index", embedder=exporting_embedder)
     (sources / "note.txt").write_text("Note\n\nA ferry ran to Sado island.\n", encoding="utf-8")
-    second = build_index(sources, tmp_path / "index", embedder=embedder)
+    second = build_index(sources, tmp_path / "index", embedder=exporting_embedder)
     old = tmp_path / "index" / "generations" / first.generation / "query-encoder.onnx"
     new = tmp_path / "index" / "generations" / second.generation / "query-encoder.onnx"
     assert new.stat().st_ino == old.stat().st_ino  # hard-linked, not exported again
 
 
-def test_rebuild_exports_afresh_after_a_library_upgrade(tmp_path: Path, embedder) -> None:
+@pytest.mark.slow
+def test_rebuild_exports_afresh_after_a_library_upgrade(tmp_path: Path, exporting_embedder) -> None:
     sources, index = brief_sources(tmp_path), tmp_path / "index"
-    first = build_index(sources, index, embedder=embedder)
+    first = build_index(sources, index, embedder=exporting_embedder)
     manifest_path = index / "generations" / first.generation / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["query_encoder"]["exported_with"]["torch"] = "1.0.0"  # as if torch was upgraded
     manifest_path.write_text(json.dumps(manifest))
     (sources / "note.txt").write_text("Note\n\nA ferry ran to Sado island.\n", encoding="utf-8")
-    second = build_index(sources, index, embedder=embedder)
+    second = build_index(sources, index, embedder=exporting_embedder)
     old = index / "generations" / first.generation / "query-encoder.onnx.data"
     new = index / "generations" / second.generation / "query-encoder.onnx.data"
     assert new.stat().st_ino != old.stat().st_ino  # exported again, not reused

@@ -16,7 +16,7 @@ from gradio_client import Client
 from assistant import AssistantError, build_index
 from ui.app import ChatHandlers, check_exposure, serve
 
-from .conftest import BRIEF, ROOT, brief_sources
+from ..conftest import BRIEF, ROOT, brief_sources
 
 ARTIFACTS = ROOT / "test-artifacts"
 HOSTILE = (

@@ -35,8 +35,8 @@ from ui.app import (
     served_origins,
 )
 
-from .conftest import ROOT
-from .test_ui_app import _free_port
+from ..conftest import ROOT
+from .test_app import _free_port
 
 EVIL = "http://evil.example"
 TWENTY_MB_HTML = b"<script>alert(1)</script>\n" * (20 * 1024 * 1024 // 26)
@@ -169,6 +169,7 @@ def test_temp_folder_is_the_apps_own_and_removed_on_close(tmp_path: Path) -> Non
     assert os.environ.get("GRADIO_TEMP_DIR") == before
 
 
+@pytest.mark.slow
 def test_blocking_server_removes_its_temp_folder_on_sigterm(tmp_path: Path) -> None:
     temp_root = tmp_path / "tmp"
     temp_root.mkdir()

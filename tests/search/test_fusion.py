@@ -1,11 +1,7 @@
-from assistant.search.fusion import (
-    fuse_convex,
-    fuse_rrf,
-    is_near_duplicate,
-    min_max,
-    pick_highlights,
-    word_set,
-)
+from assistant._words import word_set
+from assistant.search.fusion import fuse_convex, fuse_rrf, min_max
+from assistant.search.highlights import pick_highlights
+from assistant.search.selection import is_near_duplicate
 
 
 def test_min_max() -> None:
@@ -47,5 +43,5 @@ def test_near_duplicates_by_containment() -> None:
 
 def test_pick_highlights() -> None:
     assert pick_highlights([0.2, 0.9, 0.4]) == [1]
-    assert pick_highlights([0.85, 0.9, 0.4], keep_within=0.1) == [0, 1]
+    assert pick_highlights([0.9, 0.2, 0.9]) == [0, 2]  # a tie keeps both
     assert pick_highlights([]) == []

@@ -13,7 +13,7 @@ from assistant.answer.followups import PreviousTurn, refers_back
 from assistant.evaluation import Dialogue, DialogueTurn, evaluate_dialogues
 from ui.app import ChatHandlers
 
-from .conftest import SOURCES
+from ..conftest import SOURCES
 
 SEPARATOR = " — "
 

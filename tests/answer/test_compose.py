@@ -5,9 +5,9 @@ import pytest
 
 from assistant import ABSTAIN_MESSAGE, Citation, ExtractiveGenerator, Span, ask
 from assistant._settings import AnswerSettings
-from assistant.answer.compose import verify
+from assistant.answer.verify import verify
 
-from .conftest import SOURCES
+from ..conftest import SOURCES
 
 
 def test_answer_sentences_are_verbatim_with_markers(brief_index: Path) -> None:

@@ -30,14 +30,18 @@ from assistant import (
     source_text,
     view_source,
 )
-from assistant import _sources as sources_module
 from assistant.cli import main
 from assistant.indexing.generations import MANIFEST, read_generation
 from assistant.indexing.text_layers import layer_names
+from assistant.ingest import sources as sources_module
 
-from . import formats_fixtures as ff
-from .conftest import BRIEF, SOURCES
-from .test_cli import run
+from .. import formats_fixtures as ff
+from ..conftest import BRIEF, SOURCES
+from ..test_cli import run
+
+# Every test here builds or rebuilds an index of several formats (PDFs printed by
+# Chromium): the full suite runs them, `make test-fast` does not.
+pytestmark = pytest.mark.slow
 
 FORMATS = ("txt", "pdf", "html", "docx")
 # Each question, the words that prove an excerpt answers it, and the printed PDF's
@@ -207,14 +211,17 @@ def test_context_and_viewer_of_a_web_page(corpora: dict[str, Corpus]) -> None:
     citation = retrieve("Which missiles will be co-produced?", k=1, index_dir=corpus.index)[0]
     context = context_of(citation, corpus.sources, index_dir=corpus.index)
     assert context is not None
-    assert context.before
+    text = source_text("brief.html", index_dir=corpus.index)
+    # the text layer's words just before and after the excerpt, at most 400 characters
+    assert 0 < len(context.before) <= 400
+    assert text[: citation.start].endswith(context.before)
+    assert 0 < len(context.after) <= 400
+    assert text[citation.end :].startswith(context.after)
     view = view_source(citation, index_dir=corpus.index, sources_dir=corpus.sources)
     assert view.kind == "html"
     assert view.excerpt == citation.text
     assert view.pages == []
-    assert (view.before + view.excerpt + view.after) in source_text(
-        "brief.html", index_dir=corpus.index
-    )
+    assert (view.before + view.excerpt + view.after) in text
 
 
 def test_viewer_boxes_are_pdfiums_boxes_of_the_excerpt(
@@ -480,8 +487,8 @@ def pdf_server(
 ) -> Iterator[tuple[str, Path, Path]]:
     from ui.app import serve
 
-    from .conftest import DATA
-    from .test_ui_app import _free_port
+    from ..conftest import DATA
+    from ..ui.test_app import _free_port
 
     root = tmp_path_factory.mktemp("viewer")
     sources = root / "sources"
@@ -543,7 +550,7 @@ def test_browser_opens_a_pdf_page_with_the_excerpt_boxed(
 ) -> None:
     from playwright.sync_api import sync_playwright
 
-    from .test_ui_app import ARTIFACTS, CHROMIUM_ARGS
+    from ..ui.test_app import ARTIFACTS, CHROMIUM_ARGS
 
     url, sources, index = pdf_server
     ARTIFACTS.mkdir(exist_ok=True)

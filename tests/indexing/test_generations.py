@@ -18,7 +18,7 @@ from assistant import (
 from assistant._types import FORMAT_VERSION
 from assistant.indexing.generations import GENERATIONS, POINTER, current_generation, read_generation
 
-from .conftest import DATA, brief_sources
+from ..conftest import DATA, brief_sources
 
 
 @pytest.fixture
