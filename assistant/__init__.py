@@ -24,11 +24,11 @@ from ._types import Answer, BuildReport, Citation, SkippedSource, Span
 from .answer.compose import ABSTAIN_MESSAGE, ExtractiveGenerator, Generator, ask
 from .answer.followups import PreviousTurn, resolve_followup
 from .indexing.build import build_index
-from .indexing.status import IndexedDocument, IndexStatus, index_status
-from .indexing.text_layers import source_text
 from .indexing.watch import WatchEvent, watch_sources
 from .search.pipeline import retrieve
+from .search.status import IndexedDocument, IndexStatus, index_status
 from .viewing.pages import SourceView, view_source
+from .viewing.source_text import source_text
 from .viewing.surrounding import ExcerptContext, context_of
 
 __all__ = [

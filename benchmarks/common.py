@@ -70,7 +70,7 @@ _QUERY_ONLY = frozenset(
     {
         "__init__.py", "__main__.py", "cli.py", "evaluation.py", "_settings.py",
         "search", "answer", "viewing", "indexing/lexical.py", "indexing/watch.py",
-        "indexing/status.py",
+        "search/status.py",
     }
 )  # fmt: skip
 

@@ -24,10 +24,10 @@ from pathlib import Path
 
 from assistant import build_index, retrieve
 from assistant._settings import DEFAULT_MODEL, Settings
-from assistant.embedding.encoders import query_embedder
 from assistant.embedding.transformer import load_embedder
 from assistant.indexing.generations import read_generation
-from assistant.search.pipeline import load_searcher
+from assistant.indexing.query_encoder import query_embedder
+from assistant.search.searcher import load_searcher
 
 ROOT = Path(__file__).resolve().parents[1]
 BRIEF = ROOT / "sources" / "2024-08-16-intelbrief-us-japan-alliance-modernization.txt"
@@ -105,7 +105,7 @@ def build_figures(sizes: list[int], scratch: Path) -> list[str]:
 PLAIN_SCRIPT = """
 import faiss, numpy as np
 from sentence_transformers import SentenceTransformer
-from assistant.embedding.model_folder import resolve_model_dir
+from assistant._model_folder import resolve_model_dir
 from assistant.indexing.generations import read_generation
 from pathlib import Path
 generation = read_generation(Path({index!r}), with_vectors=True)

@@ -34,7 +34,7 @@ Vectors = npt.NDArray[np.float32]
 class ReusedExport:
     """The real model, whose ONNX export is done once per session and then copied.
 
-    It implements the `Exporter` Protocol of `assistant.embedding.encoders`: on a
+    It implements the `Exporter` Protocol of `assistant.indexing.query_encoder`: on a
     fresh index, `prepare_query_encoder` calls `export_onnx(staging)`, which here
     copies the files of one real `SentenceTransformerEmbedder.export_onnx` instead
     of tracing the model again. Everything after that is unchanged: the copies

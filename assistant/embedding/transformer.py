@@ -16,7 +16,7 @@ import numpy as np
 
 from .._arrays import Spans, Vectors
 from .._errors import ModelError
-from .model_folder import resolve_model_dir
+from .._model_folder import resolve_model_dir
 from .onnx_export import OnnxExport
 from .pooling import pool_spans
 

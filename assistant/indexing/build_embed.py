@@ -10,11 +10,11 @@ from pydantic import BaseModel, ConfigDict, SkipValidation
 
 from .._arrays import Vectors
 from .._types import Chunk, Document, document_context
-from ..embedding.encoders import PreparedEncoder, prepare_query_encoder
-from ..embedding.passage_embedder import choose_passage_embedder
 from ..embedding.pooling import encode_with_spans
 from ..embedding.transformer import Embedder
 from .generations import Generation
+from .passage_encoder import choose_passage_embedder
+from .query_encoder import PreparedEncoder, prepare_query_encoder
 
 __all__ = ["BuildEncoders", "EmbeddedPassages", "embed_passages", "prepare"]
 

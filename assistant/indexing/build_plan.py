@@ -11,9 +11,9 @@ from pydantic import BaseModel, ConfigDict
 from .._errors import IndexMissingError, SourcesError, UnusableIndexError
 from .._settings import Settings
 from .._types import Document, DocumentRecord, SkippedSource
-from ..embedding.encoders import encoder_damage
 from ..ingest.sources import load_documents
 from .generations import Generation, read_generation
+from .query_encoder import encoder_damage
 from .text_layers import PreviousLayers
 
 __all__ = [

@@ -12,9 +12,9 @@ from pydantic import BaseModel, ConfigDict
 from .._arrays import Vectors
 from .._settings import Settings
 from .._types import FORMAT_VERSION, Chunk, Document, DocumentRecord, Manifest
-from ..embedding.encoders import PreparedEncoder
 from .build_embed import EmbeddedPassages
 from .generations import Generation, write_generation
+from .query_encoder import PreparedEncoder
 from .text_layers import PreviousLayers, StagedFiles, stage_layer
 from .vectors import VectorIndex, choose_index_type
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from tokenizers import Tokenizer
 
 from .._errors import ModelError
-from ..embedding.model_folder import resolve_model_dir
+from .._model_folder import resolve_model_dir
 
 __all__ = ["ModelTokenizer", "load_tokenizer"]
 

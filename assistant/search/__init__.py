@@ -2,5 +2,6 @@
 
 `question` checks the input, `searcher` holds the live generation, `pipeline` runs
 candidates (dense + BM25) → `fusion` → `selection` → `citations` with `highlights`,
-and `signals` measures whether the sources cover the question at all.
+`signals` measures whether the sources cover the question at all, and `status`
+describes the live generation.
 """

@@ -13,7 +13,6 @@ from .._errors import IndexMismatchError
 from .._settings import Settings
 from .._types import document_context
 from .._words import word_set
-from ..embedding.encoders import query_embedder
 from ..embedding.transformer import Embedder
 from ..indexing.generations import (
     POINTER,
@@ -23,6 +22,7 @@ from ..indexing.generations import (
     read_generation,
 )
 from ..indexing.lexical import LexicalIndex
+from ..indexing.query_encoder import query_embedder
 
 __all__ = ["Searcher", "embedder_for", "load_searcher"]
 

@@ -21,9 +21,10 @@ from .._files import read_inside
 from .._settings import Settings
 from .._types import Citation, DocumentRecord, SourceKind, page_span, section_at
 from ..indexing.generations import Generation
-from ..indexing.text_layers import read_char_runs, source_text
+from ..indexing.text_layers import read_char_runs
 from ..ingest.formats import PageImage, chars_in_range, render_page
 from ..search.searcher import load_searcher
+from .source_text import source_text
 
 __all__ = ["SourceView", "view_source"]
 

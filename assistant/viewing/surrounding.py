@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 from .._settings import Settings
 from .._types import Citation
-from ..indexing.text_layers import current_text
+from .source_text import current_text
 
 __all__ = ["ExcerptContext", "context_of"]
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from assistant import build_index, retrieve
-from assistant.embedding.encoders import MIN_COSINE
 from assistant.embedding.pooling import pool_spans
 from assistant.indexing.generations import read_generation
+from assistant.indexing.query_encoder import MIN_COSINE
 
 from ..conftest import BRIEF, SOURCES, brief_sources
 

@@ -11,12 +11,12 @@ import numpy as np
 
 from assistant import build_index
 from assistant._types import Document
-from assistant.embedding.encoders import PreparedEncoder
 from assistant.indexing.build_chunk import chunk_fresh
 from assistant.indexing.build_embed import embed_passages
 from assistant.indexing.build_plan import plan_build
 from assistant.indexing.build_write import assemble, text_layer_files, write_new_generation
 from assistant.indexing.generations import current_generation, read_generation
+from assistant.indexing.query_encoder import PreparedEncoder
 from assistant.indexing.text_layers import PreviousLayers
 
 from .build_fakes import BUS, DIMENSION, FERRY, TRAIN, HashEmbedder, settings_for, write_sources

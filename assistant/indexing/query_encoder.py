@@ -1,6 +1,6 @@
 """Which encoder answers queries: the generation's verified ONNX graph when there
 is one (no torch import), else sentence-transformers. (Which one embeds a build's
-passages is `passage_embedder`'s choice.)
+passages is `passage_encoder`'s choice.)
 
 At build time the model is exported into the generation and checked: its vectors
 for a fixed probe set must match the build model's to cosine ≥ 0.9999, or the
@@ -23,10 +23,10 @@ from .._errors import AssistantError, IndexCorruptError
 from .._files import sha256_file
 from .._settings import Settings
 from .._types import QueryEncoderRecord
-from ..indexing.generations import Generation
-from .onnx_export import GRAPH, TOKENIZER, WEIGHTS, OnnxExport
-from .onnx_runtime import OnnxEmbedder, load_onnx_embedder, verify_files
-from .transformer import Embedder, load_embedder
+from ..embedding.onnx_export import GRAPH, TOKENIZER, WEIGHTS, OnnxExport
+from ..embedding.onnx_runtime import OnnxEmbedder, load_onnx_embedder, verify_files
+from ..embedding.transformer import Embedder, load_embedder
+from .generations import Generation
 
 __all__ = [
     "MIN_COSINE",

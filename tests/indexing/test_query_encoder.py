@@ -17,10 +17,10 @@ import pytest
 
 from assistant import build_index, retrieve
 from assistant._settings import Settings
-from assistant.embedding.encoders import MIN_COSINE, PROBES, query_embedder
 from assistant.embedding.onnx_runtime import OnnxEmbedder
 from assistant.embedding.transformer import OnnxExport, SentenceTransformerEmbedder
 from assistant.indexing.generations import read_generation
+from assistant.indexing.query_encoder import MIN_COSINE, PROBES, query_embedder
 
 from ..conftest import brief_sources
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from .encoders import PreparedEncoder, open_encoder
-from .transformer import Embedder
+from ..embedding.transformer import Embedder
+from .query_encoder import PreparedEncoder, open_encoder
 
 __all__ = ["SMALL_BUILD", "choose_passage_embedder", "verified_graph_for"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .._errors import ModelError
-from .._settings import DEFAULT_MODEL
+from ._errors import ModelError
+from ._settings import DEFAULT_MODEL
 
 __all__ = ["resolve_model_dir", "stay_offline"]
 

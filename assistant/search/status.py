@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .._settings import Settings
 from .._types import SourceKind
-from ..search.searcher import load_searcher
+from .searcher import load_searcher
 
 __all__ = ["IndexStatus", "IndexedDocument", "index_status"]
 

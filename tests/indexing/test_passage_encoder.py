@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from assistant._settings import Settings
-from assistant.embedding.encoders import PreparedEncoder, prepare_query_encoder, query_embedder
 from assistant.embedding.onnx_runtime import OnnxEmbedder
-from assistant.embedding.passage_embedder import (
+from assistant.indexing.generations import read_generation
+from assistant.indexing.passage_encoder import (
     SMALL_BUILD,
     choose_passage_embedder,
     verified_graph_for,
 )
-from assistant.indexing.generations import read_generation
+from assistant.indexing.query_encoder import PreparedEncoder, prepare_query_encoder, query_embedder
 
 from ..indexing.build_fakes import HashEmbedder
 
