@@ -8,12 +8,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 QUESTION ?= Who attended the 2+2 meeting in Tokyo?
 
-.PHONY: install run build ask test lint browser bench clean
+.PHONY: install run build ask test test-fast lint browser bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -c constraints.txt torch==2.13.0
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,cluster]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -41,8 +41,14 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "chromium missing: sudo apt-get install chromium" >&2; exit 1; fi; }
 
+# The whole suite (lint, then every test, browser ones included): what CI runs.
 test: install lint browser
 	$(BIN)/python -m pytest
+
+# The inner loop: no lint, no subprocesses, servers or browser (tests marked
+# `slow` or `browser`, see pyproject.toml); about 2 minutes.
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow and not browser"
 
 # Benchmarks print medians and ratios; they are not part of the test run.
 bench: install

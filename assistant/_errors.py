@@ -6,6 +6,8 @@ AssistantError
 ├── SourcesError                      the sources folder is missing, empty or unreadable
 ├── ModelError                        the embedding model cannot be loaded offline
 ├── BuildInProgressError              another build holds the index lock
+├── ClusterError                      the Ray cluster is unreachable, ray is not installed,
+│                                     or a shard did not answer in time
 ├── IndexWriteError                   the new generation could not be written (disk full,
 │                                     permissions); the previous one keeps serving
 └── UnusableIndexError                the index cannot be used
@@ -23,6 +25,7 @@ from __future__ import annotations
 __all__ = [
     "AssistantError",
     "BuildInProgressError",
+    "ClusterError",
     "ForeignIndexFolderError",
     "IndexCorruptError",
     "IndexMismatchError",
@@ -80,6 +83,11 @@ class ModelError(AssistantError):
 
 class BuildInProgressError(AssistantError):
     """Another process is building the same index right now."""
+
+
+class ClusterError(AssistantError):
+    """The Ray cluster cannot be used: ray is not installed (the `cluster` extra),
+    the address does not answer, or a shard did not answer within its bound."""
 
 
 class IndexWriteError(AssistantError):

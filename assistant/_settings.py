@@ -245,6 +245,14 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(
         default=4000, ge=1, description="Longer questions are refused with a clear message."
     )
+    ray_address: str | None = Field(
+        default=None,
+        description="Search through shard actors on this Ray cluster (`auto`, or the head's "
+        "HOST:PORT; the `cluster` extra); None searches in this process.",
+    )
+    ray_shards: int = Field(
+        default=2, ge=1, description="Shard actors per generation when `ray_address` is set."
+    )
 
     @classmethod
     def from_env(

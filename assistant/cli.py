@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import socket
 import sys
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from ._errors import AssistantError
 from ._settings import Settings
-from ._types import Citation
+from ._types import BuildReport, Citation
 
 if TYPE_CHECKING:
     from .indexing.watch import WatchEvent
@@ -45,6 +46,12 @@ def _parser() -> argparse.ArgumentParser:
     _add_folders(build)
     build.add_argument("--force", action="store_true", help="re-embed every document")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
+    build.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="chunk and embed on this Ray cluster (`auto`, or the head's HOST:PORT; "
+        "default ASSISTANT_RAY_ADDRESS); needs pip install -e '.[cluster]'",
+    )
 
     ask = commands.add_parser("ask", help="answer a question with cited excerpts")
     _add_folders(ask)
@@ -62,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--watch", action="store_true", help="rebuild while serving when the sources change"
+    )
+    serve.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="build on this Ray cluster and search through its shard actors "
+        "(default ASSISTANT_RAY_ADDRESS); needs pip install -e '.[cluster]'",
     )
 
     watch = commands.add_parser(
@@ -152,10 +165,9 @@ def _run(args: argparse.Namespace) -> int:
     # Imported here so `assistant --help` and argument errors stay instant.
     from .answer.compose import ask
     from .evaluation import run_eval
-    from .indexing.build import build_index
 
     if args.command == "build":
-        report = build_index(args.sources, args.index, force=args.force, progress=not args.quiet)
+        report = _build(args)
         print(printable(report.summary()))
         return 0
     settings = Settings.from_env(args.sources, args.index)
@@ -196,7 +208,23 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build(args: argparse.Namespace) -> BuildReport:
+    """`assistant build`, on this machine or, with --ray, on a Ray cluster."""
+    from .cluster.connect import cluster_address
+    from .indexing.build import build_index
+
+    address = cluster_address(args.ray)
+    if address is None:
+        return build_index(args.sources, args.index, force=args.force, progress=not args.quiet)
+    from .cluster.build import build_on_ray  # imports ray: the optional extra
+
+    return build_on_ray(
+        address, args.sources, args.index, force=args.force, progress=not args.quiet
+    )
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from .cluster.connect import ADDRESS_VARIABLE, cluster_address
     from .indexing.build import build_index
 
     auth: tuple[str, str] | None = None
@@ -209,6 +237,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     check_exposure(args.host, auth, args.no_auth)
     _check_port(args.host, args.port)
+    address = cluster_address(args.ray)
+    if address is not None:
+        # The UI reads its settings from the environment on every query.
+        os.environ[ADDRESS_VARIABLE] = address
     if args.watch:
         # The watcher's first build happens before the UI starts taking questions.
         import threading
@@ -229,6 +261,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             daemon=True,
         ).start()
         first_build.wait()
+    elif address is not None:
+        from .cluster.build import build_on_ray  # imports ray: the optional extra
+
+        built = build_on_ray(address, settings.sources_dir, settings.index_dir, progress=True)
+        print(printable(built.summary()))
     else:
         built = build_index(settings.sources_dir, settings.index_dir, progress=True)
         print(printable(built.summary()))

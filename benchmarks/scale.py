@@ -7,19 +7,35 @@ build time, index memory (serialized size, which is what a reader holds), search
 p50/p99 over 300 noisy queries, recall@10 against exact search, and how each grows
 with N. Writes `benchmarks/scale.png`.
 
-Run: `python -m benchmarks.scale [--sizes 10000 100000 1000000]`.
+With `--generations`, it also writes a whole synthetic generation per size
+(passages of Zipf-distributed words, three sentences each, the product's own
+`write_generation`, which stores the BM25 indexes) and reports what opening it
+costs (`load_searcher` with its lexical index, against rebuilding BM25 and the
+word sets from the passages as every process did before), and the whole query
+path of `search()`: dense + lexical + fusion + selection + highlights + citations
+(the question's embedding is timed apart: it does not grow with the corpus).
+
+Run: `python -m benchmarks.scale [--sizes 10000 100000 1000000] [--generations]`.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import gc
 import itertools
+import shutil
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from assistant._settings import DEFAULT_MODEL, ChunkingSettings, Settings
+from assistant._types import FORMAT_VERSION, Chunk, DocumentRecord, Manifest, Span
+from assistant.indexing.generations import new_generation_id, write_generation
+from assistant.indexing.lexical import LexicalIndex, content_terms
 from assistant.indexing.vectors import VectorIndex, choose_index_type, exact_top_k
 
 DIMENSION = 384
@@ -75,6 +91,176 @@ def measure(count: int) -> dict[str, float | str]:
     }
 
 
+def synthetic_passages(count: int, seed: int = 0) -> list[str]:
+    """Passages of three sentences, 20 words each, from a Zipf vocabulary of 50k
+    made-up words (the shape of real text: a few words everywhere, most rare)."""
+    rng = np.random.default_rng(seed)
+    words = np.array([f"w{i}x" for i in range(50_000)])
+    passages = []
+    for first in range(0, count, 100_000):
+        size = min(100_000, count - first)
+        ids = np.minimum(rng.zipf(1.3, size=(size, 60)) - 1, len(words) - 1)
+        for row in words[ids]:
+            passages.append(
+                " ".join(row[:20]) + ". " + " ".join(row[20:40]) + ". " + " ".join(row[40:]) + "."
+            )
+    return passages
+
+
+def write_synthetic_generation(index_dir: Path, count: int) -> float:
+    """A generation of `count` synthetic passages in 1,000 documents; returns the
+    seconds `write_generation` took (vector index built before, not counted)."""
+    texts = synthetic_passages(count)
+    per_document = max(1, count // 1000)
+    chunks = []
+    for i, text in enumerate(texts):
+        source = f"doc-{i // per_document:05d}.txt"
+        start = (i % per_document) * (len(text) + 1)
+        ends = [text.index(".") + 1, text.index(".", text.index(".") + 1) + 1, len(text)]
+        starts = [0, ends[0] + 1, ends[1] + 1]
+        spans = [Span(start=start + a, end=start + b) for a, b in zip(starts, ends, strict=True)]
+        chunks.append(
+            Chunk.model_construct(
+                id=i, source=source, start=start, end=start + len(text), text=text, tokens=90,
+                sentences=spans,
+            )
+        )  # fmt: skip
+    documents = {
+        c.source: DocumentRecord(sha256="0" * 64, title=f"Report {c.source}", chunks=per_document)
+        for c in chunks
+    }
+    vectors = clustered_vectors(count)
+    rng = np.random.default_rng(7)
+    sentences = np.repeat(vectors, 3, axis=0).astype(np.float16)
+    sentences += rng.normal(scale=0.01, size=(1, DIMENSION)).astype(np.float16)
+    index_type = choose_index_type(count)
+    index = VectorIndex.build(vectors, index_type)
+    manifest = Manifest(
+        format_version=FORMAT_VERSION,
+        generation=new_generation_id(),
+        built_at=dt.datetime.now(dt.UTC),
+        model=DEFAULT_MODEL,
+        dimension=DIMENSION,
+        index_type=index_type,
+        chunking=ChunkingSettings(),
+        chunk_count=count,
+        documents=documents,
+        files={},
+        index_parameters=index.parameters,
+    )
+    (index_dir / "generations").mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    write_generation(index_dir, manifest, chunks, vectors, sentences, index)
+    return time.perf_counter() - started
+
+
+class _Embedded:
+    """Hands `search()` the vectors the real model made beforehand."""
+
+    def __init__(self, vectors: dict[str, np.ndarray]) -> None:
+        self.vectors = vectors
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.vectors[text]
+
+
+def measure_generation(count: int, queries: int = 100) -> dict[str, float | str]:
+    """Write, open and query one synthetic generation of `count` passages."""
+    from assistant.embedding.transformer import load_embedder
+    from assistant.indexing.generations import CHUNKS, _parse_chunks
+    from assistant.search import pipeline
+    from assistant.search import searcher as searcher_module
+    from assistant.search.pipeline import search
+
+    folder = Path(tempfile.mkdtemp(prefix="scale-generation-"))
+    try:
+        write_seconds = write_synthetic_generation(folder, count)
+        searcher_module._cache.clear()
+        gc.collect()
+        started = time.perf_counter()
+        searcher = searcher_module.load_searcher(folder)
+        lexical = searcher.lexical(True)
+        load_seconds = time.perf_counter() - started
+        generation = searcher.generation
+
+        # The part of opening that still grows with the corpus: validating every
+        # passage of chunks.jsonl into a `Chunk`.
+        data = (generation.path / CHUNKS).read_bytes()
+        started = time.perf_counter()
+        _parse_chunks(data, generation.path)
+        parse_seconds = time.perf_counter() - started
+        del data
+
+        # What every process did before BM25 was stored: index the passages in
+        # context and cut every passage into words, on load.
+        started = time.perf_counter()
+        texts = [searcher.in_context[i] for i in range(count)]
+        LexicalIndex(texts)
+        _ = [searcher.words[i] for i in range(count)]
+        rebuild_seconds = time.perf_counter() - started
+
+        rng = np.random.default_rng(3)
+        questions = []
+        for row in rng.choice(count, size=queries, replace=False):
+            words = generation.chunks[int(row)].text.rstrip(".").split()
+            questions.append(" ".join(words[i] for i in rng.choice(len(words), 4, replace=False)))
+        settings = Settings(index_dir=folder)
+        embedder = load_embedder(DEFAULT_MODEL)
+        embed, vectors = [], {}
+        for question in questions:
+            begin = time.perf_counter()
+            vectors[question] = embedder.encode_query(question)
+            embed.append((time.perf_counter() - begin) * 1000)
+        # The query path alone: the question's vector as the model made it above.
+        pipeline.embedder_for = lambda generation, settings: _Embedded(vectors)
+        try:
+            search(questions[0], 5, settings)  # warm: the mapped pages
+            lexical_ms, path = [], []
+            for question in questions:
+                begin = time.perf_counter()
+                lexical.scores(content_terms(question))
+                lexical_ms.append((time.perf_counter() - begin) * 1000)
+                begin = time.perf_counter()
+                search(question, 5, settings)
+                path.append((time.perf_counter() - begin) * 1000)
+        finally:
+            pipeline.embedder_for = searcher_module.embedder_for
+        path.sort()
+        return {
+            "n": count,
+            "kind": generation.manifest.index_type,
+            "write_s": write_seconds,
+            "parse_chunks_s": parse_seconds,
+            "load_searcher_s": load_seconds,
+            "rebuild_s": rebuild_seconds,
+            "embed_p50_ms": statistics.median(embed),
+            "lexical_p50_ms": statistics.median(lexical_ms),
+            "path_p50_ms": path[len(path) // 2],
+            "path_p99_ms": path[int(len(path) * 0.99) - 1],
+        }
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def generation_table(sizes: list[int]) -> None:
+    """Print `measure_generation` for each size as a Markdown table."""
+    print(
+        "\n| passages | index | write generation | load_searcher (stored BM25) "
+        "| of which parsing chunks.jsonl | rebuild BM25 + word sets (before) | BM25 scores p50 "
+        "| query path p50 (without embedding) | p99 | query embedding p50 |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for count in sizes:
+        r = measure_generation(count)
+        print(
+            f"| {count:,} | {r['kind']} | {r['write_s']:.1f} s | {r['load_searcher_s']:.2f} s "
+            f"| {r['parse_chunks_s']:.2f} s | {r['rebuild_s']:.1f} s "
+            f"| {r['lexical_p50_ms']:.2f} ms | {r['path_p50_ms']:.1f} ms "
+            f"| {r['path_p99_ms']:.1f} ms | {r['embed_p50_ms']:.1f} ms |",
+            flush=True,
+        )
+
+
 def plot(rows: list[dict[str, float | str]]) -> None:
     import matplotlib
 
@@ -109,7 +295,18 @@ def plot(rows: list[dict[str, float | str]]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument(
+        "--generations",
+        action="store_true",
+        help="also write whole generations: load_searcher and the whole query path",
+    )
+    parser.add_argument(
+        "--generations-only", action="store_true", help="only the whole-generation table"
+    )
     args = parser.parse_args(argv)
+    if args.generations_only:
+        generation_table(args.sizes)
+        return 0
     rows = []
     print("| passages | index | efSearch | build | index memory | search p50 | p99 | recall@10 |")
     print("|---|---|---|---|---|---|---|---|")
@@ -132,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     plot(rows)
     print(f"plot: {PLOT}")
+    if args.generations:
+        generation_table(args.sizes)
     return 0
 
 

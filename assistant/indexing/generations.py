@@ -6,6 +6,7 @@
         manifest.json  chunks.jsonl  vectors.npy  vectors.faiss  sentences.npy
         query-encoder.onnx  query-encoder.onnx.data  tokenizer.json   (torch-free queries)
         text/<sha256>.txt  text/<sha256>.chars.json   (text layers of PDF, HTML, .docx)
+        lexical/{context,plain}.*.npy|json          (BM25, memory-mapped by readers)
       .build.lock                   flock held by the running build
 
 A build writes a new generation in a hidden temp folder, fsyncs it, renames it
@@ -27,7 +28,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,16 +47,22 @@ from .._errors import (
     UnusableIndexError,
 )
 from .._files import fsync_dir, sha256_file, write_atomic, write_durable
-from .._types import FORMAT_VERSION, Chunk, Manifest, Pointer
+from .._types import FORMAT_VERSION, Chunk, Manifest, Pointer, document_context
+from .lexical import LEXICAL_PARTS, LexicalIndex, content_terms
 from .vectors import VectorIndex
 
 __all__ = [
     "Generation",
+    "MappedGeneration",
     "build_lock",
     "check_index_folder",
     "current_generation",
+    "lexical_terms",
+    "map_generation",
+    "open_lexical",
     "read_generation",
     "read_generation_file",
+    "read_named_generation",
     "remove_stale",
     "repair_layout",
     "write_error",
@@ -70,6 +77,10 @@ CHUNKS = "chunks.jsonl"
 VECTORS = "vectors.npy"
 FAISS = "vectors.faiss"
 SENTENCES = "sentences.npy"
+LEXICAL = "lexical"
+# The two BM25 indexes a query may ask for (`retrieval.lexical_context`): each
+# passage after its document's title and date, or alone.
+_LEXICAL_VARIANTS = {True: "context", False: "plain"}
 _REBUILD = "run `assistant build --force`"
 # A reader retries when a rebuild switched the pointer and removed the generation
 # it was about to open; more switches than this in one read is not a race.
@@ -95,6 +106,116 @@ class Generation:
     """What `CURRENT.json` named when this was loaded (differs on a fallback)."""
     fallback_reason: str | None = None
     """Why the live generation was refused and this older one serves instead."""
+    has_lexical: bool = False
+    """Whether the generation stores its BM25 indexes (checked on load); older
+    generations do not, and their readers index the passages themselves."""
+
+
+def _lexical_name(in_context: bool, part: str) -> str:
+    return f"{LEXICAL}/{_LEXICAL_VARIANTS[in_context]}.{part}"
+
+
+def _lexical_names() -> list[str]:
+    return [_lexical_name(v, part) for v in _LEXICAL_VARIANTS for part in LEXICAL_PARTS]
+
+
+@dataclass(frozen=True)
+class MappedGeneration:
+    """A generation's manifest and vectors, checked and memory-mapped, without
+    its passages or vector index: what a shard server needs to hold a range of
+    rows (its memory grows with the shard, not with the corpus)."""
+
+    path: Path
+    manifest: Manifest
+    vectors: npt.NDArray[np.float32]
+    """`(chunk_count, dimension)`, memory-mapped."""
+    has_lexical: bool
+
+
+def map_generation(index_dir: Path, name: str) -> MappedGeneration:
+    """Check generation `name`'s manifest, vectors and BM25 files, and map them.
+
+    Args:
+        index_dir: The index folder.
+        name: The generation's id.
+
+    Returns:
+        The mapped generation.
+
+    Raises:
+        IndexMismatchError: Written by an incompatible version.
+        IndexCorruptError: A file is missing, truncated or altered.
+    """
+    folder = index_dir / GENERATIONS / name
+    try:
+        manifest = _parse_manifest(index_dir, folder)
+        path = folder / VECTORS
+        try:
+            actual = sha256_file(path)
+        except FileNotFoundError:
+            raise _missing(path) from None
+        if actual != manifest.files.get(VECTORS):
+            raise _altered(path)
+        try:
+            vectors: npt.NDArray[np.float32] = np.load(path, mmap_mode="r", allow_pickle=False)
+        except ValueError as exc:
+            raise IndexCorruptError(f"{path} is invalid ({exc}): {_REBUILD}") from None
+        expected = (manifest.chunk_count, manifest.dimension)
+        if vectors.dtype != np.float32 or vectors.shape != expected:
+            raise IndexCorruptError(f"{path} has shape {vectors.shape}: {_REBUILD}")
+        return MappedGeneration(folder, manifest, vectors, _check_lexical(folder, manifest))
+    except OSError as exc:
+        raise IndexCorruptError(
+            f"generation {folder} cannot be read ({exc.strerror}): {_REBUILD}",
+            path=str(folder),
+            generation=name,
+        ) from None
+
+
+def open_lexical(
+    generation: Generation | MappedGeneration, in_context: bool
+) -> LexicalIndex | None:
+    """The generation's stored BM25 index, memory-mapped (its files were checked
+    against the manifest when the generation was loaded).
+
+    Args:
+        generation: A loaded generation.
+        in_context: The index of passages after their titles and dates, or alone.
+
+    Returns:
+        The index, or None when the generation stores none (built by an older
+        version): the caller then indexes the passages itself.
+
+    Raises:
+        IndexCorruptError: A file is invalid (wrong type or shape).
+    """
+    if not generation.has_lexical:
+        return None
+    return LexicalIndex.load(lambda part: generation.path / _lexical_name(in_context, part))
+
+
+def lexical_terms(
+    chunks: Sequence[Chunk], manifest: Manifest
+) -> tuple[list[list[str]], list[list[str]]]:
+    """Each passage's content terms alone and after its document's title and date.
+
+    A context ends with a newline, where no term can run across, so the terms of
+    "context + passage" are the context's terms then the passage's: a title is
+    cut into terms once per document, not once per passage.
+
+    Args:
+        chunks: The passages, in id order.
+        manifest: Their documents' records (title, date).
+
+    Returns:
+        (terms of each passage alone, terms of each passage in context).
+    """
+    contexts = {
+        source: content_terms(document_context(record.title, record.date))
+        for source, record in manifest.documents.items()
+    }
+    plain = [content_terms(chunk.text) for chunk in chunks]
+    return plain, [contexts[c.source] + terms for c, terms in zip(chunks, plain, strict=True)]
 
 
 def current_generation(index_dir: Path) -> str | None:
@@ -251,6 +372,24 @@ def read_generation(
     )
 
 
+def read_named_generation(index_dir: Path, name: str, *, with_vectors: bool = False) -> Generation:
+    """Load and verify generation `name` whatever the pointer says (a shard server
+    keeps serving the generation it was started on until it is replaced).
+
+    Args:
+        index_dir: The index folder.
+        name: The generation's id.
+        with_vectors: Also load the raw vectors.
+
+    Returns:
+        The generation, every file checked against the manifest's SHA-256.
+
+    Raises:
+        IndexMismatchError, IndexCorruptError: As for `read_generation`.
+    """
+    return _load(index_dir, name, with_vectors)
+
+
 def _load(index_dir: Path, name: str, with_vectors: bool) -> Generation:
     try:
         return _load_files(index_dir, name, with_vectors)
@@ -284,9 +423,34 @@ def _load_files(index_dir: Path, name: str, with_vectors: bool) -> Generation:
     )
     rows = np.cumsum([0] + [len(c.sentences) for c in chunks]).tolist()
     sentence_vectors = _map_sentences(folder, manifest, rows[-1])
+    has_lexical = _check_lexical(folder, manifest)
     return Generation(
-        folder, manifest, chunks, index, vectors, sentence_vectors, rows[:-1], pointer=name
+        folder,
+        manifest,
+        chunks,
+        index,
+        vectors,
+        sentence_vectors,
+        rows[:-1],
+        pointer=name,
+        has_lexical=has_lexical,
     )
+
+
+def _check_lexical(folder: Path, manifest: Manifest) -> bool:
+    """Whether the generation stores its BM25 indexes, each file checked in blocks
+    against its SHA-256 (they are mapped, not read, afterwards)."""
+    names = _lexical_names()
+    if not any(name in manifest.files for name in names):
+        return False
+    for name in names:
+        try:
+            actual = sha256_file(folder / name)
+        except FileNotFoundError:
+            raise _missing(folder / name) from None
+        if actual != manifest.files.get(name):
+            raise _altered(folder / name)
+    return True
 
 
 def _map_sentences(folder: Path, manifest: Manifest, count: int) -> npt.NDArray[np.float16]:
@@ -338,6 +502,7 @@ def write_generation(
     sentence_vectors: npt.NDArray[np.floating],
     index: VectorIndex,
     extra_files: Mapping[str, tuple[Path, str]] | None = None,
+    passage_terms: tuple[Sequence[Sequence[str]], Sequence[Sequence[str]]] | None = None,
 ) -> Path:
     """Write a complete generation and make it the live one.
 
@@ -345,14 +510,31 @@ def write_generation(
     `extra_files` (name → an existing file and its SHA-256, e.g. the ONNX query
     encoder) are hard-linked in (copied and checked across file systems):
     generations never change, so a file shared with the previous one is safe.
+    The BM25 indexes are built here from the passages' terms, so that no reader
+    has to: `passage_terms` when the caller already cut them (see
+    `lexical_terms`), else cut from `chunks`.
 
     Returns:
         The new generation's folder.
     """
     temp = index_dir / GENERATIONS / f"{TEMP_PREFIX}{manifest.generation}"
+    plain, in_context = passage_terms or lexical_terms(chunks, manifest)
+    lexical = {
+        _lexical_name(variant, part): data
+        for variant, terms in ((True, in_context), (False, plain))
+        for part, data in LexicalIndex.from_terms(terms).to_files().items()
+    }
     try:
         return _write_generation(
-            index_dir, temp, manifest, chunks, vectors, sentence_vectors, index, extra_files
+            index_dir,
+            temp,
+            manifest,
+            chunks,
+            vectors,
+            sentence_vectors,
+            index,
+            extra_files,
+            lexical,
         )
     except OSError as exc:
         shutil.rmtree(temp, ignore_errors=True)
@@ -380,6 +562,7 @@ def _write_generation(
     sentence_vectors: npt.NDArray[np.floating],
     index: VectorIndex,
     extra_files: Mapping[str, tuple[Path, str]] | None,
+    lexical: Mapping[str, bytes],
 ) -> Path:
     generations = temp.parent
     temp.mkdir()
@@ -389,9 +572,13 @@ def _write_generation(
         FAISS: index.to_bytes(),
         # Half precision: they only choose which sentence to highlight.
         SENTENCES: _npy(np.ascontiguousarray(sentence_vectors, dtype=np.float16)),
+        **lexical,
     }
     files = {name: _sha256(data) for name, data in payload.items()}
     folders = {temp}
+    if lexical:
+        (temp / LEXICAL).mkdir()
+        folders.add(temp / LEXICAL)
     for name, (source, sha256) in (extra_files or {}).items():
         target = temp / name
         if target.parent not in folders:  # text/: the text layers

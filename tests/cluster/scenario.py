@@ -1,0 +1,219 @@
+"""What the cluster tests run inside their network namespace, in one process: a
+real two-node Ray cluster (`ray.cluster_utils.Cluster`, head and one more node
+with one CPU each), a local build and a cluster build of the same sources, a
+worker killed during a build, and sharded search with a shard actor killed.
+
+Run as `python -m tests.cluster.scenario WORKDIR` (under `ip netns exec`); it
+writes WORKDIR/result.json with what it saw, for the tests to assert on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assistant import build_index, retrieve
+from assistant._settings import DEFAULT_MODEL, Settings
+from assistant.embedding.transformer import load_embedder
+from assistant.indexing.generations import read_generation
+
+from ..conftest import BRIEF_QUESTIONS, DATA, SOURCES, ReusedExport
+from .netns import ray_processes
+
+# Ray names a Ray Data pool actor's process after its class; while it runs a
+# task the title gains the method (".submit").
+POOL_ACTOR = "ray::MapWorker(MapBatches(_Worker))"
+
+
+def _questions() -> list[str]:
+    lines = BRIEF_QUESTIONS.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line)["question"] for line in lines if line.strip()]
+
+
+def _sources(root: Path) -> Path:
+    folder = root / "sources"
+    folder.mkdir()
+    for path in [*SOURCES.iterdir(), *DATA.iterdir()]:
+        if path.is_file():
+            shutil.copy(path, folder / path.name)
+    return folder
+
+
+def _citations(index_dir: Path, questions: list[str]) -> list[list[list[Any]]]:
+    settings = Settings(index_dir=index_dir)
+    return [
+        [[c.source, c.start, c.end, c.chunk_id] for c in retrieve(q, k=5, settings=settings)]
+        for q in questions
+    ]
+
+
+def _compare(local: Path, cluster: Path) -> dict[str, Any]:
+    a, b = read_generation(local, with_vectors=True), read_generation(cluster, with_vectors=True)
+    assert a.vectors is not None
+    assert b.vectors is not None
+    same_shape = a.vectors.shape == b.vectors.shape
+    return {
+        "chunks_equal": [c.model_dump() for c in a.chunks] == [c.model_dump() for c in b.chunks],
+        "chunk_count": len(b.chunks),
+        "documents_equal": a.manifest.documents == b.manifest.documents,
+        "min_cosine": float((a.vectors * b.vectors).sum(axis=1).min()) if same_shape else -1.0,
+        "min_sentence_cosine": float(
+            (a.sentence_vectors.astype(np.float32) * b.sentence_vectors.astype(np.float32))
+            .sum(axis=1)
+            .min()
+        )
+        if a.sentence_vectors.shape == b.sentence_vectors.shape
+        else -1.0,
+        "generation": b.manifest.generation,
+    }
+
+
+def _title(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+    except OSError:
+        return ""
+
+
+def _kill_a_busy_worker(stop: threading.Event, killed: list[str], seen: list[str]) -> None:
+    """SIGKILL the first pool actor seen running a task (once); its title then
+    names the method, e.g. `ray::MapWorker(MapBatches(_Worker)).submit`."""
+    while not stop.is_set() and not killed:
+        for pid in ray_processes(POOL_ACTOR):
+            title = _title(pid)
+            seen.append(title)
+            method = title.removeprefix(POOL_ACTOR)
+            if method.startswith(".") and method != ".__init__":
+                os.kill(pid, signal.SIGKILL)
+                killed.append(title)
+                return
+        time.sleep(0.005)
+
+
+def _results(found: list[Any]) -> list[Any]:
+    """Search results as data, scores rounded to float32 precision."""
+    return [json.loads(r.model_dump_json()) for r in found]
+
+
+def _sharded(address: str, index_dir: Path, sources: Path, questions: list[str]) -> dict[str, Any]:
+    from assistant.cluster.build import build_on_ray
+    from assistant.cluster.shards import ShardedSearch
+    from assistant.search.pipeline import search
+
+    settings = Settings(index_dir=index_dir)
+    sharded = ShardedSearch(address, index_dir, shards=2, wait_seconds=120)
+    out: dict[str, Any] = {}
+    try:
+        out["local"] = _results([search(q, 5, settings) for q in questions])
+        out["sharded"] = _results([sharded.search(q, 5, settings) for q in questions])
+        out["shard_pids"] = ray_processes("ray::ShardServer")
+        # A shard actor killed: Ray restarts it; the next query waits for it.
+        victim = out["shard_pids"][0]
+        os.kill(victim, signal.SIGKILL)
+        out["killed_shard"] = victim
+        out["after_restart"] = _results([sharded.search(q, 5, settings) for q in questions[:3]])
+        out["shard_pids_after"] = ray_processes("ray::ShardServer")
+        # A new generation: a complete new set of shard actors is swapped in.
+        with (sources / "typhoon-relief.txt").open("a", encoding="utf-8") as handle:
+            handle.write("\nThe relief convoy reached Ishigaki on the third day.\n")
+        report = build_on_ray(address, sources, index_dir, workers=2)
+        out["swap_generation"] = report.generation
+        question = "When did the relief convoy reach Ishigaki?"
+        out["swap_local"] = _results([search(question, 5, settings)])
+        out["swap_sharded"] = _results([sharded.search(question, 5, settings)])
+    finally:
+        sharded.close()
+    # The way a program or the UI reaches the shards: settings with the address.
+    through = Settings(index_dir=index_dir, ray_address=address, ray_shards=2)
+    out["via_settings"] = _results([search(q, 5, through) for q in questions[:3]])
+    out["via_settings_local"] = _results([search(q, 5, settings) for q in questions[:3]])
+    return out
+
+
+def _command_line(address: str, sources: Path, index_dir: Path) -> dict[str, Any]:
+    """`assistant build --ray ADDRESS` as a user types it (a second driver)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "assistant", "build", "--ray", address, "--quiet",
+         "--sources", str(sources), "--index", str(index_dir)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    return {"returncode": done.returncode, "stdout": done.stdout[-2000:]}
+
+
+def main(workdir: Path) -> None:
+    import ray
+    from ray.cluster_utils import Cluster
+
+    from assistant.cluster.build import build_on_ray
+
+    result: dict[str, Any] = {}
+    started = time.monotonic()
+    model = load_embedder(DEFAULT_MODEL)
+    embedder = ReusedExport(model, model.export_onnx(_mkdir(workdir / "export")))
+    sources = _sources(workdir)
+    questions = _questions()
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes(timeout=60)
+        ray.init(address=cluster.address, logging_level="ERROR")
+        result["nodes"] = len([n for n in ray.nodes() if n["Alive"]])
+        result["node_addresses"] = sorted({n["NodeManagerAddress"] for n in ray.nodes()})
+        result["cluster_seconds"] = time.monotonic() - started
+
+        local, remote = workdir / "local", workdir / "cluster"
+        build_index(sources, local, embedder=embedder)
+        report = build_on_ray(cluster.address, sources, remote, embedder=embedder, workers=2)
+        result["build"] = {
+            "chunks_embedded": report.chunks_embedded,
+            "query_encoder": report.query_encoder,
+            **_compare(local, remote),
+        }
+        result["citations_local"] = _citations(local, questions)
+        result["citations_cluster"] = _citations(remote, questions)
+
+        # A worker killed during a build: Ray restarts the actor and retries its task.
+        stop, killed, seen = threading.Event(), [], []
+        killer = threading.Thread(target=_kill_a_busy_worker, args=(stop, killed, seen))
+        killer.start()
+        try:
+            again = build_on_ray(cluster.address, sources, remote, force=True, workers=2)
+        finally:
+            stop.set()
+            killer.join()
+        result["kill"] = {
+            "killed": killed,
+            "generation_before": result["build"]["generation"],
+            "titles": sorted(set(seen))[:5],
+            "chunks_embedded": again.chunks_embedded,
+            **_compare(local, remote),
+        }
+        result["citations_after_kill"] = _citations(remote, questions)
+        result["shards"] = _sharded(cluster.address, remote, sources, questions)
+        result["command_line"] = _command_line(cluster.address, sources, workdir / "cli")
+        result["command_line"].update(_compare(remote, workdir / "cli"))
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    result["seconds"] = time.monotonic() - started
+    (workdir / "result.json").write_text(json.dumps(result, indent=1))
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True)
+    return path
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))

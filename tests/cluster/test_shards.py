@@ -1,0 +1,102 @@
+"""The shard servers and the merge, in this process (no Ray): the candidates of
+two or three shards give exactly the single index's search results."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant._errors import IndexCorruptError
+from assistant._settings import Settings
+from assistant.cluster.shards import ShardServer, merged_candidates, shard_ranges
+from assistant.indexing.generations import (
+    GENERATIONS,
+    current_generation,
+    map_generation,
+    open_lexical,
+    read_generation,
+)
+from assistant.indexing.lexical import content_terms
+from assistant.search.pipeline import search
+
+from ..conftest import BRIEF_QUESTIONS
+
+QUESTIONS = [
+    json.loads(line)["question"]
+    for line in BRIEF_QUESTIONS.read_text(encoding="utf-8").splitlines()
+    if line.strip()
+]
+
+
+def _servers(index_dir: Path, shards: int) -> list[ShardServer]:
+    name = current_generation(index_dir)
+    assert name is not None
+    count = read_generation(index_dir).manifest.chunk_count
+    return [
+        ShardServer(str(index_dir), name, first, last)
+        for first, last in shard_ranges(count, shards)
+    ]
+
+
+@pytest.mark.parametrize("shards", [2, 3])
+@pytest.mark.parametrize(
+    "retrieval",
+    [
+        {},
+        {"fusion": "rrf"},
+        {"fusion": "dense"},
+        {"fusion": "lexical"},
+        {"normalization": "fixed"},
+        {"lexical_context": False, "candidates": 7},
+    ],
+)
+def test_shards_answer_what_the_single_index_answers(
+    brief_index: Path, shards: int, retrieval: dict[str, object]
+) -> None:
+    servers = _servers(brief_index, shards)
+
+    def step(searcher, text, query, k, options):  # type: ignore[no-untyped-def]
+        def ask(query, terms, pool, in_context):  # type: ignore[no-untyped-def]
+            return [s.candidates(query, terms, pool, in_context) for s in servers]
+
+        return merged_candidates(ask, searcher, text, query, k, options)
+
+    settings = Settings(index_dir=brief_index)
+    settings = settings.model_copy(
+        update={"retrieval": settings.retrieval.model_copy(update=retrieval)}
+    )
+    for question in QUESTIONS:
+        local = search(question, 5, settings)
+        sharded = search(question, 5, settings, candidates=step)
+        # Citations, scores, highlights and abstention signals alike.
+        assert sharded == local, question
+
+
+def test_a_shard_scores_its_rows_with_the_whole_corpus_statistics(brief_index: Path) -> None:
+    whole = open_lexical(read_generation(brief_index), True)
+    assert whole is not None
+    first, second = _servers(brief_index, 2)
+    terms = content_terms("Japan defense minister Okinawa alliance")
+    together = np.concatenate(
+        [first.lexical[True].scores(terms), second.lexical[True].scores(terms)]
+    )
+    assert np.array_equal(together, whole.scores(terms))
+
+
+def test_a_shard_server_refuses_altered_vectors(brief_index: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    shutil.copytree(brief_index, index_dir)
+    name = current_generation(index_dir)
+    assert name is not None
+    path = index_dir / GENERATIONS / name / "vectors.npy"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(IndexCorruptError, match=r"vectors\.npy does not match its checksum"):
+        ShardServer(str(index_dir), name, 0, 5)
+    mapped = map_generation(brief_index, name)
+    assert isinstance(mapped.vectors, np.memmap)
