@@ -31,6 +31,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import filelock
 import numpy as np
@@ -149,20 +150,8 @@ def map_generation(index_dir: Path, name: str) -> MappedGeneration:
     folder = index_dir / GENERATIONS / name
     try:
         manifest = _parse_manifest(index_dir, folder)
-        path = folder / VECTORS
-        try:
-            actual = sha256_file(path)
-        except FileNotFoundError:
-            raise _missing(path) from None
-        if actual != manifest.files.get(VECTORS):
-            raise _altered(path)
-        try:
-            vectors: npt.NDArray[np.float32] = np.load(path, mmap_mode="r", allow_pickle=False)
-        except ValueError as exc:
-            raise IndexCorruptError(f"{path} is invalid ({exc}): {_REBUILD}") from None
-        expected = (manifest.chunk_count, manifest.dimension)
-        if vectors.dtype != np.float32 or vectors.shape != expected:
-            raise IndexCorruptError(f"{path} has shape {vectors.shape}: {_REBUILD}")
+        shape = (manifest.chunk_count, manifest.dimension)
+        vectors = _map_checked(folder / VECTORS, manifest, np.dtype(np.float32), shape)
         return MappedGeneration(folder, manifest, vectors, _check_lexical(folder, manifest))
     except OSError as exc:
         raise IndexCorruptError(
@@ -456,20 +445,28 @@ def _check_lexical(folder: Path, manifest: Manifest) -> bool:
 def _map_sentences(folder: Path, manifest: Manifest, count: int) -> npt.NDArray[np.float16]:
     """The sentence vectors, checked in blocks and memory-mapped: a large corpus's
     are several times its passage vectors, and a query reads a few rows."""
-    path = folder / SENTENCES
+    shape = (count, manifest.dimension)
+    return _map_checked(folder / SENTENCES, manifest, np.dtype(np.float16), shape)
+
+
+def _map_checked(
+    path: Path, manifest: Manifest, dtype: np.dtype[Any], shape: tuple[int, int]
+) -> npt.NDArray[Any]:
+    """A `.npy` file checked against its manifest checksum (hashed in blocks), then
+    memory-mapped; its dtype and shape must be the manifest's."""
     try:
         actual = sha256_file(path)
     except FileNotFoundError:
         raise _missing(path) from None
-    if actual != manifest.files.get(SENTENCES):
+    if actual != manifest.files.get(path.name):
         raise _altered(path)
     try:
-        vectors: npt.NDArray[np.float16] = np.load(path, mmap_mode="r", allow_pickle=False)
+        array: npt.NDArray[Any] = np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as exc:
         raise IndexCorruptError(f"{path} is invalid ({exc}): {_REBUILD}") from None
-    if vectors.dtype != np.float16 or vectors.shape != (count, manifest.dimension):
-        raise IndexCorruptError(f"{path} has shape {vectors.shape}: {_REBUILD}")
-    return vectors
+    if array.dtype != dtype or array.shape != shape:
+        raise IndexCorruptError(f"{path} has shape {array.shape}: {_REBUILD}")
+    return array
 
 
 def _load_fallback(
