@@ -8,6 +8,7 @@ indexes repeatedly; `browser` drives Chromium. `make test-fast` runs neither.
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -27,6 +28,12 @@ DATA = Path(__file__).resolve().parent / "data"
 """Small source documents (its files; the `eval/` folder is not a document)."""
 BRIEF_QUESTIONS = DATA / "eval" / "brief_questions.jsonl"
 """Questions on the brief in the `assistant eval` format, written for these tests."""
+BRIEF_QUESTION_TEXTS = [
+    json.loads(line)["question"]
+    for line in BRIEF_QUESTIONS.read_text(encoding="utf-8").splitlines()
+    if line.strip()
+]
+"""Just the question strings of `BRIEF_QUESTIONS`, in file order."""
 
 Vectors = npt.NDArray[np.float32]
 

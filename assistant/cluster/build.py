@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -31,19 +30,14 @@ from .._errors import ClusterError
 from .._settings import Settings
 from .._types import BuildReport, Chunk, Document, QueryEncoderRecord, SkippedSource
 from ..embedding.transformer import Embedder, load_embedder
-from ..indexing.build import build_report
+from ..indexing.build import build_report, prepare_folder, resolve_settings, staged_generation
 from ..indexing.build_chunk import FreshPassages
 from ..indexing.build_embed import EmbeddedPassages, embed_passages, prepare
 from ..indexing.build_plan import plan_build
 from ..indexing.build_write import assemble, text_layer_files, write_new_generation
 from ..indexing.generations import (
-    GENERATIONS,
-    TEMP_PREFIX,
     build_lock,
-    new_generation_id,
     remove_stale,
-    repair_layout,
-    write_error,
 )
 from ..indexing.query_encoder import PreparedEncoder, open_encoder
 from ..ingest.chunking import ChunkingTimeoutError, chunk_document
@@ -184,24 +178,17 @@ def build_on_ray(
             `build_index`; the previous generation stays live.
     """
     started = time.perf_counter()
-    settings = _resolve(settings, sources_dir, index_dir)
+    settings = resolve_settings(settings, sources_dir, index_dir)
     if not settings.sources_dir.is_dir():
         load_documents(settings.sources_dir)  # raises the SourcesError that says what to do
     ray = connect(address)
     with build_lock(settings.index_dir):
-        try:
-            repair_layout(settings.index_dir)
-            remove_stale(settings.index_dir)
-        except OSError as exc:
-            raise write_error(exc, "(not started)") from None
+        prepare_folder(settings.index_dir)
         plan = plan_build(settings, force=force)
         if plan.up_to_date:
             remove_stale(settings.index_dir)
             return build_report(settings, plan, None, chunks_embedded=0, started=started)
-        generation = new_generation_id()
-        staging = settings.index_dir / GENERATIONS / f"{TEMP_PREFIX}{generation}-export"
-        try:
-            staging.mkdir(parents=True)
+        with staged_generation(settings.index_dir) as (generation, staging):
             encoders = prepare(
                 embedder, lambda: load_embedder(settings.model), staging, plan.previous, 0
             )
@@ -218,10 +205,6 @@ def build_on_ray(
             manifest = write_new_generation(
                 settings, generation, content, dimension, encoders.query, layers
             )
-        except OSError as exc:  # disk full while exporting: nothing went live
-            raise write_error(exc, generation) from None
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
         remove_stale(settings.index_dir)
         embedded_count = len(passages.all)
         return build_report(
@@ -285,17 +268,4 @@ def _fan_out(
         EmbeddedPassages(
             vectors=np.concatenate(vectors), sentence_vectors=np.concatenate(sentences)
         ),
-    )
-
-
-def _resolve(
-    settings: Settings | None,
-    sources_dir: str | os.PathLike[str] | None,
-    index_dir: str | os.PathLike[str] | None,
-) -> Settings:
-    if settings is None:
-        return Settings.from_env(sources_dir, index_dir)
-    folders = {"sources_dir": sources_dir, "index_dir": index_dir}
-    return settings.model_copy(
-        update={name: Path(value) for name, value in folders.items() if value is not None}
     )

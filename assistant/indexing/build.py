@@ -13,10 +13,12 @@ Each step is its own module, its input and output explicit models:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from .._settings import Settings
@@ -37,7 +39,13 @@ from .generations import (
     write_error,
 )
 
-__all__ = ["build_index", "build_report"]
+__all__ = [
+    "build_index",
+    "build_report",
+    "prepare_folder",
+    "resolve_settings",
+    "staged_generation",
+]
 
 logger = logging.getLogger("assistant")
 
@@ -75,12 +83,12 @@ def build_index(
         ModelError: The embedding model cannot be loaded.
     """
     started = time.perf_counter()
-    settings = _resolve(settings, sources_dir, index_dir)
+    settings = resolve_settings(settings, sources_dir, index_dir)
     if not settings.sources_dir.is_dir():
         load_documents(settings.sources_dir)  # raises the SourcesError that says what to do
 
     with build_lock(settings.index_dir):
-        _prepare_folder(settings.index_dir)
+        prepare_folder(settings.index_dir)
         plan = plan_build(settings, force=force)
         passages = chunk_fresh(plan.changes.fresh, settings, progress)
         if passages.too_slow:
@@ -98,13 +106,22 @@ def build_index(
         return build_report(settings, plan, manifest, chunks_embedded=embedded, started=started)
 
 
-def _resolve(
+def resolve_settings(
     settings: Settings | None,
     sources_dir: str | os.PathLike[str] | None,
     index_dir: str | os.PathLike[str] | None,
 ) -> Settings:
     """`settings` (default: from the environment), with the folders given as
-    arguments in place of its own."""
+    arguments in place of its own.
+
+    Args:
+        settings: Settings given by the caller, or None.
+        sources_dir: A sources folder that overrides the settings' own.
+        index_dir: An index folder that overrides the settings' own.
+
+    Returns:
+        The settings a build runs with.
+    """
     if settings is None:
         return Settings.from_env(sources_dir, index_dir)
     folders = {"sources_dir": sources_dir, "index_dir": index_dir}
@@ -113,9 +130,12 @@ def _resolve(
     )
 
 
-def _prepare_folder(index_dir: Path) -> None:
+def prepare_folder(index_dir: Path) -> None:
     """Repair the folder layout and remove what failed builds left, before writing
     (a build killed by a full disk must not make every later build fail too).
+
+    Args:
+        index_dir: The index folder (the build lock is held).
 
     Raises:
         IndexWriteError: The folder cannot be repaired or cleaned.
@@ -127,6 +147,32 @@ def _prepare_folder(index_dir: Path) -> None:
         raise write_error(exc, "(not started)") from None
 
 
+@contextlib.contextmanager
+def staged_generation(index_dir: Path) -> Iterator[tuple[str, Path]]:
+    """A new generation's id and the staging folder its encoder and text layers
+    are written to; the folder is removed afterwards whatever happens, and a
+    failed write becomes one `IndexWriteError` (nothing went live).
+
+    Args:
+        index_dir: The index folder (the build lock is held).
+
+    Yields:
+        The generation id and the staging folder.
+
+    Raises:
+        IndexWriteError: The disk filled up or is not writable.
+    """
+    generation = new_generation_id()
+    staging = index_dir / GENERATIONS / f"{TEMP_PREFIX}{generation}-export"
+    try:
+        staging.mkdir(parents=True)
+        yield generation, staging
+    except OSError as exc:  # disk full while exporting or embedding
+        raise write_error(exc, generation) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def _new_generation(
     settings: Settings,
     plan: BuildPlan,
@@ -134,18 +180,14 @@ def _new_generation(
     embedder: Embedder | None,
     progress: bool,
 ) -> Manifest:
-    """Embed the fresh passages and write the new generation (steps 3 and 4), in a
-    staging folder removed afterwards whatever happens.
+    """Embed the fresh passages and write the new generation (steps 3 and 4).
 
     Raises:
         IndexWriteError: The disk filled up or is not writable; nothing went live.
         ModelError: The embedding model cannot be loaded.
     """
-    generation = new_generation_id()
-    staging = settings.index_dir / GENERATIONS / f"{TEMP_PREFIX}{generation}-export"
     fresh = passages.all
-    try:
-        staging.mkdir(parents=True)
+    with staged_generation(settings.index_dir) as (generation, staging):
         encoders = prepare(
             embedder, lambda: load_embedder(settings.model), staging, plan.previous, len(fresh)
         )
@@ -157,10 +199,6 @@ def _new_generation(
         return write_new_generation(
             settings, generation, content, encoders.passages.dimension, encoders.query, layers
         )
-    except OSError as exc:  # disk full while exporting or embedding: nothing went live
-        raise write_error(exc, generation) from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def build_report(

@@ -27,7 +27,7 @@ from assistant._settings import DEFAULT_MODEL, Settings
 from assistant.embedding.transformer import load_embedder
 from assistant.indexing.generations import read_generation
 
-from ..conftest import BRIEF_QUESTIONS, DATA, SOURCES, ReusedExport
+from ..conftest import BRIEF_QUESTION_TEXTS, DATA, SOURCES, ReusedExport
 from .netns import ray_processes
 
 # Ray names a Ray Data pool actor's process after its class; while it runs a
@@ -36,8 +36,7 @@ POOL_ACTOR = "ray::MapWorker(MapBatches(_Worker))"
 
 
 def _questions() -> list[str]:
-    lines = BRIEF_QUESTIONS.read_text(encoding="utf-8").splitlines()
-    return [json.loads(line)["question"] for line in lines if line.strip()]
+    return list(BRIEF_QUESTION_TEXTS)
 
 
 def _sources(root: Path) -> Path:

@@ -3,7 +3,6 @@ two or three shards give exactly the single index's search results."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -23,13 +22,9 @@ from assistant.indexing.generations import (
 from assistant.indexing.lexical import content_terms
 from assistant.search.pipeline import search
 
-from ..conftest import BRIEF_QUESTIONS
+from ..conftest import BRIEF_QUESTION_TEXTS
 
-QUESTIONS = [
-    json.loads(line)["question"]
-    for line in BRIEF_QUESTIONS.read_text(encoding="utf-8").splitlines()
-    if line.strip()
-]
+QUESTIONS = BRIEF_QUESTION_TEXTS
 
 
 def _servers(index_dir: Path, shards: int) -> list[ShardServer]:

@@ -26,13 +26,9 @@ from assistant.indexing.generations import (
 from assistant.indexing.lexical import LexicalIndex, content_terms, top_rows
 from assistant.search.searcher import load_searcher
 
-from ..conftest import BRIEF_QUESTIONS
+from ..conftest import BRIEF_QUESTION_TEXTS
 
-QUESTIONS = [
-    json.loads(line)["question"]
-    for line in BRIEF_QUESTIONS.read_text(encoding="utf-8").splitlines()
-    if line.strip()
-]
+QUESTIONS = BRIEF_QUESTION_TEXTS
 
 
 def _texts(index_dir: Path, in_context: bool) -> list[str]:
