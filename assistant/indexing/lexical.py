@@ -18,7 +18,6 @@ import functools
 import io
 import logging
 import math
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import Stemmer
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .._errors import IndexCorruptError
+from .._words import CONTENT_WORD
 
 __all__ = [
     "LEXICAL_PARTS",
@@ -67,11 +67,6 @@ def _stopwords() -> frozenset[str]:
     return frozenset(STOPWORDS_EN) | frozenset(_QUESTION_WORDS)
 
 
-# bm25s.tokenize's defaults (scikit-learn's pattern on lower-cased text); done
-# here because its per-call progress-bar setup costs more than a query's BM25.
-_TERM = re.compile(r"(?u)\b\w\w+\b")
-
-
 def stem(word: str) -> str:
     """The Snowball stem of a lower-cased `word`."""
     return str(_stemmer().stemWord(word.lower()))
@@ -80,7 +75,7 @@ def stem(word: str) -> str:
 def content_terms(text: str) -> list[str]:
     """Stemmed terms of `text` without stopwords or question words, in order."""
     stopwords = _stopwords()
-    words = [w for w in _TERM.findall(text.lower()) if w not in stopwords]
+    words = [w for w in CONTENT_WORD.findall(text.lower()) if w not in stopwords]
     return list(_stemmer().stemWords(words))
 
 

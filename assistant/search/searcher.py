@@ -176,12 +176,20 @@ def embedder_for(generation: Generation, settings: Settings) -> Embedder:
     if built_with != settings.model:
         raise IndexMismatchError(
             f"index built with model {built_with}, current model {settings.model}: "
-            "run `assistant build --force`"
+            "run `assistant build --force`",
+            path=str(generation.path),
+            generation=generation.manifest.generation,
+            expected=built_with,
+            found=settings.model,
         )
     embedder = query_embedder(generation, settings)
     if embedder.dimension != generation.manifest.dimension:
         raise IndexMismatchError(
             f"index has {generation.manifest.dimension}-d vectors, model {settings.model} "
-            f"makes {embedder.dimension}-d: run `assistant build --force`"
+            f"makes {embedder.dimension}-d: run `assistant build --force`",
+            path=str(generation.path),
+            generation=generation.manifest.generation,
+            expected=generation.manifest.dimension,
+            found=embedder.dimension,
         )
     return embedder

