@@ -84,8 +84,9 @@ class SourcesAndIndex(RuleBasedStateMachine):
         try:
             report = build_index(self.sources, self.index, embedder=self.embedder)
         except SourcesError:
-            # nothing readable: refused, and whatever was live stays live
-            assert not any(t.strip() for t in texts.values()) or not texts
+            # nothing readable (blank, or NUL bytes: skipped as binary): refused,
+            # and whatever was live stays live
+            assert not [t for t in texts.values() if t.strip() and "\x00" not in t]
             assert (current_generation(self.index) if self.index.exists() else None) == before
             return
         self.built_from = {s: texts[s] for s in report.added + report.changed + report.unchanged}
