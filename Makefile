@@ -43,12 +43,12 @@ browser:
 
 # The whole suite (lint, then every test, browser ones included): what CI runs.
 test: install lint browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 # The inner loop: no lint, no subprocesses, servers or browser (tests marked
-# `slow` or `browser`, see pyproject.toml); about 2 minutes.
+# `slow` or `browser`, see pyproject.toml); about a minute on 2 cores.
 test-fast: install
-	$(BIN)/python -m pytest -m "not slow and not browser"
+	$(BIN)/python -m pytest -n auto --dist loadfile -m "not slow and not browser"
 
 # Benchmarks print medians and ratios; they are not part of the test run.
 bench: install

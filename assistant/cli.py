@@ -13,7 +13,7 @@ import socket
 import sys
 import textwrap
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from ._errors import AssistantError
 from ._settings import Settings
@@ -41,24 +41,40 @@ def _parser() -> argparse.ArgumentParser:
         prog="assistant", description="Cited answers from a folder of briefing documents."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add_command in (_add_build, _add_ask, _add_serve, _add_watch, _add_eval):
+        add_command(commands)
+    return parser
 
+
+# argparse has no public name for what add_subparsers returns.
+_Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _add_ray(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help=f"{what} (default ASSISTANT_RAY_ADDRESS); needs pip install -e '.[cluster]'",
+    )
+
+
+def _add_build(commands: _Commands) -> None:
     build = commands.add_parser("build", help="build or update the index from the sources")
     _add_folders(build)
     build.add_argument("--force", action="store_true", help="re-embed every document")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
-    build.add_argument(
-        "--ray",
-        metavar="ADDRESS",
-        help="chunk and embed on this Ray cluster (`auto`, or the head's HOST:PORT; "
-        "default ASSISTANT_RAY_ADDRESS); needs pip install -e '.[cluster]'",
-    )
+    _add_ray(build, "chunk and embed on this Ray cluster (`auto`, or the head's HOST:PORT)")
 
+
+def _add_ask(commands: _Commands) -> None:
     ask = commands.add_parser("ask", help="answer a question with cited excerpts")
     _add_folders(ask)
     ask.add_argument("question", help="the question, in quotes")
     ask.add_argument("-k", type=int, default=5, metavar="N", help="excerpts to return (default 5)")
     ask.add_argument("--json", action="store_true", help="print the answer and citations as JSON")
 
+
+def _add_serve(commands: _Commands) -> None:
     serve = commands.add_parser("serve", help="build the index if needed, then start the chat UI")
     _add_folders(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -70,13 +86,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--watch", action="store_true", help="rebuild while serving when the sources change"
     )
-    serve.add_argument(
-        "--ray",
-        metavar="ADDRESS",
-        help="build on this Ray cluster and search through its shard actors "
-        "(default ASSISTANT_RAY_ADDRESS); needs pip install -e '.[cluster]'",
-    )
+    _add_ray(serve, "build on this Ray cluster and search through its shard actors")
 
+
+def _add_watch(commands: _Commands) -> None:
     watch = commands.add_parser(
         "watch", help="rebuild the index whenever the sources change (Ctrl+C to stop)"
     )
@@ -89,6 +102,8 @@ def _parser() -> argparse.ArgumentParser:
         help="rebuild once the folder has been quiet this long (default 500)",
     )
 
+
+def _add_eval(commands: _Commands) -> None:
     evaluate = commands.add_parser(
         "eval", help="measure retrieval and abstention on JSONL questions and/or dialogues"
     )
@@ -107,7 +122,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("-k", type=int, default=5, metavar="N", help="excerpts per question")
     evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
-    return parser
 
 
 # C0 and C1 controls but newline and tab: from a source file or a file name they
