@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from html import unescape
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -126,6 +127,15 @@ def test_sixteen_concurrent_questions(server: str) -> None:
     assert results == [True] * 16
 
 
+def _wait_for_chat_text(page: Any, text: str, timeout_ms: int) -> None:
+    """Until the chat shows `text` (a bound, not a timing assertion)."""
+    page.wait_for_function(
+        "text => (document.querySelector('#chat')?.innerText ?? '').includes(text)",
+        arg=text,
+        timeout=timeout_ms,
+    )
+
+
 @pytest.mark.browser
 def test_browser_chat_citations_xss_and_refresh(server: str) -> None:
     from playwright.sync_api import sync_playwright
@@ -140,6 +150,8 @@ def test_browser_chat_citations_xss_and_refresh(server: str) -> None:
         box = page.locator("#question textarea")
         box.fill("Who is Japan's defense minister?")
         box.press("Enter")
+        # the citations list can render a moment before the chat text: wait for the text
+        _wait_for_chat_text(page, "Defense Minister Kihara Minoru", 90_000)
         page.wait_for_selector("li.citation", timeout=90_000)
         chat = page.locator("#chat").inner_text()
         assert "U.S. and Japan Announce Plans to Accelerate Alliance Modernization" in chat
@@ -153,10 +165,7 @@ def test_browser_chat_citations_xss_and_refresh(server: str) -> None:
 
         box.fill("What raw markup does the Okinawa basing note quote?")
         box.press("Enter")
-        page.wait_for_function(
-            "document.querySelector('#chat').innerText.includes('window.__xss = 2')",
-            timeout=90_000,
-        )
+        _wait_for_chat_text(page, "window.__xss = 2", 90_000)
         chat = page.locator("#chat").inner_text()
         assert "<script>window.__xss = 1</script>" in chat
         assert '<img src=x onerror="window.__xss = 2">' in chat
@@ -167,6 +176,7 @@ def test_browser_chat_citations_xss_and_refresh(server: str) -> None:
         page.screenshot(path=str(ARTIFACTS / "xss.png"), full_page=True)
 
         page.reload()
+        _wait_for_chat_text(page, "Defense Minister Kihara Minoru", 60_000)
         page.wait_for_selector("li.citation", timeout=60_000)
         assert "Defense Minister Kihara Minoru" in page.locator("#chat").inner_text()
         browser.close()
