@@ -48,7 +48,14 @@ from .._errors import (
     UnusableIndexError,
 )
 from .._files import fsync_dir, sha256_file, write_atomic, write_durable
-from .._types import FORMAT_VERSION, Chunk, Manifest, Pointer, document_context
+from .._types import (
+    FORMAT_VERSION,
+    LEXICAL_FOLDER,
+    Chunk,
+    Manifest,
+    Pointer,
+    document_context,
+)
 from .lexical import LEXICAL_PARTS, LexicalIndex, content_terms
 from .vectors import VectorIndex
 
@@ -78,7 +85,6 @@ CHUNKS = "chunks.jsonl"
 VECTORS = "vectors.npy"
 FAISS = "vectors.faiss"
 SENTENCES = "sentences.npy"
-LEXICAL = "lexical"
 # The two BM25 indexes a query may ask for (`retrieval.lexical_context`): each
 # passage after its document's title and date, or alone.
 _LEXICAL_VARIANTS = {True: "context", False: "plain"}
@@ -113,7 +119,7 @@ class Generation:
 
 
 def _lexical_name(in_context: bool, part: str) -> str:
-    return f"{LEXICAL}/{_LEXICAL_VARIANTS[in_context]}.{part}"
+    return f"{LEXICAL_FOLDER}/{_LEXICAL_VARIANTS[in_context]}.{part}"
 
 
 def _lexical_names() -> list[str]:
@@ -574,8 +580,8 @@ def _write_generation(
     files = {name: _sha256(data) for name, data in payload.items()}
     folders = {temp}
     if lexical:
-        (temp / LEXICAL).mkdir()
-        folders.add(temp / LEXICAL)
+        (temp / LEXICAL_FOLDER).mkdir()
+        folders.add(temp / LEXICAL_FOLDER)
     for name, (source, sha256) in (extra_files or {}).items():
         target = temp / name
         if target.parent not in folders:  # text/: the text layers

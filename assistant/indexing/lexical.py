@@ -27,7 +27,7 @@ import Stemmer
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .._errors import IndexCorruptError
-from .._words import CONTENT_WORD
+from .._words import content_words
 
 __all__ = [
     "LEXICAL_PARTS",
@@ -75,7 +75,7 @@ def stem(word: str) -> str:
 def content_terms(text: str) -> list[str]:
     """Stemmed terms of `text` without stopwords or question words, in order."""
     stopwords = _stopwords()
-    words = [w for w in CONTENT_WORD.findall(text.lower()) if w not in stopwords]
+    words = [w for w in content_words(text) if w not in stopwords]
     return list(_stemmer().stemWords(words))
 
 
