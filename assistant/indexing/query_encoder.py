@@ -44,16 +44,16 @@ MIN_COSINE = 0.9999
 # Short and long (past the 256-token limit), questions and passages, digits,
 # punctuation and non-ASCII: where an export would drift, it drifts here.
 PROBES = [
-    "Who is Japan's defense minister?",
+    "Which ministry in Tokyo runs the Self-Defense Forces?",
     "x",
-    "When did the 2+2 meeting in Tokyo take place?",
+    "Where were the alliance ministers meeting in late July?",
     "U.S. Forces Japan will be reconstituted as a Joint Force Headquarters (JFHQ).",
     "Advanced Medium-Range Air-to-Air Missiles (AMRAAM) and Patriot PAC-3 MSE interceptors.",
     "In 2022, five Chinese ballistic missiles landed in Japan’s exclusive economic zone.",
     "尖閣諸島 Senkaku/Diaoyu — «territorial incursions» near the islands, 70 miles from Taiwan.",
     "alliance " * 400,
     " ".join(f"passage{i} with several tokens" for i in range(120)),
-    "How many U.S. servicemembers does Japan host? Almost 60,000.",
+    "How many American troops are stationed in Okinawa? Roughly 30,000.",
 ]
 
 
