@@ -26,8 +26,15 @@ from .ui.test_app import _free_port
 
 KNOWN_QUESTION = "Who is Japan's defense minister?"
 KNOWN_ANSWER = "Defense Minister Kihara Minoru"
-KILL_TRIALS = 24
-FIRST_BUILD_TRIALS = 6
+# Kill moments are stratified: trial i dies at a random moment inside the i-th of
+# KILL_TRIALS equal slices of a build, so a dozen trials cover the whole build
+# (start-up, embedding, writing, the pointer swap) as evenly as two dozen
+# unstratified ones did, in half the time.
+KILL_TRIALS = 12
+# Every third trial is a first build into an empty index; their slices are
+# spread over the build too.
+FIRST_BUILD_EVERY = 3
+FIRST_BUILD_TRIALS = range(0, KILL_TRIALS, FIRST_BUILD_EVERY)
 
 
 def _child_build(sources: str, index: str, export: OnnxExport) -> None:
@@ -99,17 +106,19 @@ def test_builds_killed_at_random_moments_leave_a_complete_generation(
 
     shared_index = tmp_path / "index"
     outcomes = {"old": 0, "new": 0, "none": 0}
+    slice_seconds = duration * 1.1 / KILL_TRIALS
     for trial in range(KILL_TRIALS):
-        first_build = trial < FIRST_BUILD_TRIALS
+        first_build = trial in FIRST_BUILD_TRIALS
         index = tmp_path / f"first-{trial}" if first_build else shared_index
         before = current_generation(index) if index.exists() else None
         old_docs = {p for p in (read_generation(index).manifest.documents if before else {})}
-        new_docs = _sources_version(sources, with_typhoon=trial % 2 == 1)
+        # every build changes what is live: the typhoon note comes and goes
+        new_docs = _sources_version(sources, with_typhoon="typhoon-relief.txt" not in old_docs)
         child = forkserver.Process(
             target=_child_build, args=(str(sources), str(index), embedder.export)
         )
         child.start()
-        time.sleep(rng.uniform(0.0, duration * 1.1))
+        time.sleep(slice_seconds * (trial + rng.random()))
         if child.is_alive():
             os.kill(child.pid, signal.SIGKILL)  # type: ignore[arg-type]
         child.join(timeout=60)
@@ -123,7 +132,7 @@ def test_builds_killed_at_random_moments_leave_a_complete_generation(
 
     # Every index recovers with an ordinary build: the lock was released, the
     # temp folders of killed builds are cleared, and answers come back.
-    for index in [shared_index, *(tmp_path / f"first-{t}" for t in range(FIRST_BUILD_TRIALS))]:
+    for index in [shared_index, *(tmp_path / f"first-{t}" for t in FIRST_BUILD_TRIALS)]:
         build_index(sources, index, embedder=embedder)
         assert not [p for p in (index / GENERATIONS).iterdir() if p.name.startswith(".tmp-")]
         assert _check_live_index(index, [new_docs], texts) is not None
