@@ -23,6 +23,7 @@ apply, structured fields for programs: `path`, `generation`, `expected`, `found`
 from __future__ import annotations
 
 __all__ = [
+    "REBUILD_HINT",
     "AssistantError",
     "BuildInProgressError",
     "ClusterError",
@@ -37,6 +38,10 @@ __all__ = [
     "SourcesError",
     "UnusableIndexError",
 ]
+
+
+#: What a message about a damaged or incompatible index tells the user to run.
+REBUILD_HINT = "run `assistant build --force`"
 
 
 class AssistantError(Exception):

@@ -186,13 +186,24 @@ def test_a_chunk_source_leading_outside_is_corrupt_and_never_opened(
     copies: tuple[Path, Path],
 ) -> None:
     _, index = copies
-    _rewrite_generation_file(
-        index,
-        "chunks.jsonl",
-        lambda data: data.replace(BRIEF.encode(), b"../../../../etc/passwd"),
-    )
+    lines: list[bytes] = []
+
+    def forge(data: bytes) -> bytes:
+        lines.extend(data.replace(BRIEF.encode(), b"../../../../etc/passwd").splitlines(True))
+        return b"".join(lines)
+
+    def forge_rows(data: bytes) -> bytes:  # the line offsets, consistent with the forgery
+        rows = np.load(io.BytesIO(data))
+        rows[1:, 0] = np.cumsum([len(line) for line in lines])
+        buffer = io.BytesIO()
+        np.save(buffer, rows)
+        return buffer.getvalue()
+
+    _rewrite_generation_file(index, "chunks.jsonl", forge)
+    _rewrite_generation_file(index, "chunks.rows.npy", forge_rows)
+    # Passages are parsed when a query reads them, and refused there.
     with pytest.raises(IndexCorruptError, match="not a relative path inside"):
-        read_generation(index)
+        retrieve("Who is Japan's defense minister?", index_dir=index)
 
 
 @pytest.mark.parametrize("field", ["file", "weights", "tokenizer"])

@@ -17,7 +17,7 @@ import onnxruntime
 from tokenizers import Tokenizer
 
 from .._arrays import Spans, Vectors
-from .._errors import IndexCorruptError
+from .._errors import REBUILD_HINT, IndexCorruptError
 from .._files import sha256_file
 from .pooling import pool_spans
 
@@ -200,11 +200,10 @@ def _verify(folder: Path, files: Mapping[str, str]) -> None:
             actual = sha256_file(path)  # hashed in blocks, never held whole
         except FileNotFoundError:
             raise IndexCorruptError(
-                f"query encoder file {path} is missing: run `assistant build --force`"
+                f"query encoder file {path} is missing: {REBUILD_HINT}"
             ) from None
         if actual != sha256:
             raise IndexCorruptError(
-                f"query encoder file {path} does not match its checksum: "
-                "run `assistant build --force`"
+                f"query encoder file {path} does not match its checksum: {REBUILD_HINT}"
             )
         _verified.add(identity)

@@ -3,7 +3,7 @@
     index/
       CURRENT.json                  {"generation": "<id>"}, replaced atomically
       generations/<id>/             one complete build, never modified after the switch
-        manifest.json  chunks.jsonl  vectors.npy  vectors.faiss  sentences.npy
+        manifest.json  chunks.jsonl  chunks.rows.npy  vectors.npy  vectors.faiss  sentences.npy
         query-encoder.onnx  query-encoder.onnx.data  tokenizer.json   (torch-free queries)
         text/<sha256>.txt  text/<sha256>.chars.json   (text layers of PDF, HTML, .docx)
         lexical/{context,plain}.*.npy|json          (BM25, memory-mapped by readers)
@@ -39,6 +39,7 @@ import numpy.typing as npt
 from pydantic import ValidationError
 
 from .._errors import (
+    REBUILD_HINT,
     BuildInProgressError,
     ForeignIndexFolderError,
     IndexCorruptError,
@@ -57,6 +58,7 @@ from .._types import (
     document_context,
 )
 from .lexical import LEXICAL_PARTS, LexicalIndex, content_terms
+from .passages import Passages, check_rows, encode_passages, map_text
 from .vectors import VectorIndex
 
 __all__ = [
@@ -82,13 +84,13 @@ GENERATIONS = "generations"
 LOCK = ".build.lock"
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
+CHUNK_ROWS = "chunks.rows.npy"
 VECTORS = "vectors.npy"
 FAISS = "vectors.faiss"
 SENTENCES = "sentences.npy"
 # The two BM25 indexes a query may ask for (`retrieval.lexical_context`): each
 # passage after its document's title and date, or alone.
 _LEXICAL_VARIANTS = {True: "context", False: "plain"}
-_REBUILD = "run `assistant build --force`"
 # A reader retries when a rebuild switched the pointer and removed the generation
 # it was about to open; more switches than this in one read is not a race.
 _POINTER_RETRIES = 3
@@ -102,12 +104,13 @@ class Generation:
 
     path: Path
     manifest: Manifest
-    chunks: list[Chunk]
+    chunks: Sequence[Chunk]
+    """Passage `i` is row `i` of the vectors; parsed when first read (see `Passages`)."""
     index: VectorIndex
     vectors: npt.NDArray[np.float32] | None
     sentence_vectors: npt.NDArray[np.float16]
     """One row per sentence of every chunk, in chunk order (memory-mapped)."""
-    sentence_rows: list[int]
+    sentence_rows: npt.NDArray[np.int64]
     """Row of each chunk's first sentence in `sentence_vectors`."""
     pointer: str = ""
     """What `CURRENT.json` named when this was loaded (differs on a fallback)."""
@@ -161,7 +164,7 @@ def map_generation(index_dir: Path, name: str) -> MappedGeneration:
         return MappedGeneration(folder, manifest, vectors, _check_lexical(folder, manifest))
     except OSError as exc:
         raise IndexCorruptError(
-            f"generation {folder} cannot be read ({exc.strerror}): {_REBUILD}",
+            f"generation {folder} cannot be read ({exc.strerror}): {REBUILD_HINT}",
             path=str(folder),
             generation=name,
         ) from None
@@ -226,13 +229,13 @@ def current_generation(index_dir: Path) -> str | None:
         return None
     except OSError as exc:  # a folder in its place, unreadable
         raise IndexCorruptError(
-            f"{path} cannot be read ({exc.strerror}): {_REBUILD}", path=str(path)
+            f"{path} cannot be read ({exc.strerror}): {REBUILD_HINT}", path=str(path)
         ) from None
     try:
         return Pointer.model_validate_json(raw).generation
     except ValidationError:
         raise IndexCorruptError(
-            f"{path} is not a valid pointer: {_REBUILD}", path=str(path)
+            f"{path} is not a valid pointer: {REBUILD_HINT}", path=str(path)
         ) from None
 
 
@@ -241,12 +244,12 @@ def _sha256(data: bytes) -> str:
 
 
 def _missing(path: Path) -> IndexCorruptError:
-    return IndexCorruptError(f"index file {path} is missing: {_REBUILD}")
+    return IndexCorruptError(f"index file {path} is missing: {REBUILD_HINT}")
 
 
 def _altered(path: Path) -> IndexCorruptError:
     return IndexCorruptError(
-        f"index file {path} does not match its checksum (truncated or altered): {_REBUILD}"
+        f"index file {path} does not match its checksum (truncated or altered): {REBUILD_HINT}"
     )
 
 
@@ -275,7 +278,7 @@ def read_generation_file(generation: Generation, name: str) -> bytes:
         return _read_verified(generation.path, name, generation.manifest)
     except OSError as exc:  # unreadable, or a folder in its place
         raise IndexCorruptError(
-            f"index file {generation.path / name} cannot be read ({exc.strerror}): {_REBUILD}",
+            f"index file {generation.path / name} cannot be read ({exc.strerror}): {REBUILD_HINT}",
             path=str(generation.path / name),
             generation=generation.manifest.generation,
         ) from None
@@ -295,7 +298,7 @@ def _parse_chunks(data: bytes, folder: Path) -> list[Chunk]:
                 raise ValueError(f"chunk on line {number + 1} has id {chunk.id}")
             chunks.append(chunk)
     except (UnicodeDecodeError, ValueError) as exc:
-        raise IndexCorruptError(f"{folder / CHUNKS} is invalid ({exc}): {_REBUILD}") from None
+        raise IndexCorruptError(f"{folder / CHUNKS} is invalid ({exc}): {REBUILD_HINT}") from None
     return chunks
 
 
@@ -303,9 +306,9 @@ def _parse_vectors(data: bytes, manifest: Manifest, folder: Path) -> npt.NDArray
     try:
         vectors: npt.NDArray[np.float32] = np.load(io.BytesIO(data), allow_pickle=False)
     except ValueError as exc:
-        raise IndexCorruptError(f"{folder / VECTORS} is invalid ({exc}): {_REBUILD}") from None
+        raise IndexCorruptError(f"{folder / VECTORS} is invalid ({exc}): {REBUILD_HINT}") from None
     if vectors.dtype != np.float32 or vectors.shape != (manifest.chunk_count, manifest.dimension):
-        raise IndexCorruptError(f"{folder / VECTORS} has shape {vectors.shape}: {_REBUILD}")
+        raise IndexCorruptError(f"{folder / VECTORS} has shape {vectors.shape}: {REBUILD_HINT}")
     return vectors
 
 
@@ -313,21 +316,23 @@ def _parse_manifest(index_dir: Path, folder: Path) -> Manifest:
     try:
         raw_manifest = (folder / MANIFEST).read_bytes()
     except FileNotFoundError:
-        raise IndexCorruptError(f"{folder / MANIFEST} is missing: {_REBUILD}") from None
+        raise IndexCorruptError(f"{folder / MANIFEST} is missing: {REBUILD_HINT}") from None
     try:
         version = json.loads(raw_manifest).get("format_version")
     except (ValueError, AttributeError):
-        raise IndexCorruptError(f"{folder / MANIFEST} is not valid JSON: {_REBUILD}") from None
+        raise IndexCorruptError(f"{folder / MANIFEST} is not valid JSON: {REBUILD_HINT}") from None
     if version != FORMAT_VERSION:
         raise IndexMismatchError(
             f"index format {version} in {index_dir}, this version reads {FORMAT_VERSION}: "
-            f"{_REBUILD}"
+            f"{REBUILD_HINT}"
         )
     try:
         return Manifest.model_validate_json(raw_manifest)
     except ValidationError as exc:
         reason = exc.errors()[0]["msg"]
-        raise IndexCorruptError(f"{folder / MANIFEST} is invalid ({reason}): {_REBUILD}") from None
+        raise IndexCorruptError(
+            f"{folder / MANIFEST} is invalid ({reason}): {REBUILD_HINT}"
+        ) from None
 
 
 def read_generation(
@@ -393,7 +398,7 @@ def _load(index_dir: Path, name: str, with_vectors: bool) -> Generation:
     except OSError as exc:  # `generations` a file, a folder unreadable
         folder = index_dir / GENERATIONS / name
         raise IndexCorruptError(
-            f"generation {folder} cannot be read ({exc.strerror}): {_REBUILD}",
+            f"generation {folder} cannot be read ({exc.strerror}): {REBUILD_HINT}",
             path=str(folder),
             generation=name,
         ) from None
@@ -402,9 +407,7 @@ def _load(index_dir: Path, name: str, with_vectors: bool) -> Generation:
 def _load_files(index_dir: Path, name: str, with_vectors: bool) -> Generation:
     folder = index_dir / GENERATIONS / name
     manifest = _parse_manifest(index_dir, folder)
-    chunks = _parse_chunks(_read_verified(folder, CHUNKS, manifest), folder)
-    if len(chunks) != manifest.chunk_count:
-        raise IndexCorruptError(f"{folder / CHUNKS} holds {len(chunks)} chunks: {_REBUILD}")
+    chunks, sentence_rows, sentence_count = _passages(folder, manifest)
     index = VectorIndex.from_bytes(
         _read_verified(folder, FAISS, manifest),
         index_type=manifest.index_type,
@@ -416,8 +419,7 @@ def _load_files(index_dir: Path, name: str, with_vectors: bool) -> Generation:
         if with_vectors
         else None
     )
-    rows = np.cumsum([0] + [len(c.sentences) for c in chunks]).tolist()
-    sentence_vectors = _map_sentences(folder, manifest, rows[-1])
+    sentence_vectors = _map_sentences(folder, manifest, sentence_count)
     has_lexical = _check_lexical(folder, manifest)
     return Generation(
         folder,
@@ -426,10 +428,42 @@ def _load_files(index_dir: Path, name: str, with_vectors: bool) -> Generation:
         index,
         vectors,
         sentence_vectors,
-        rows[:-1],
+        sentence_rows,
         pointer=name,
         has_lexical=has_lexical,
     )
+
+
+def _passages(
+    folder: Path, manifest: Manifest
+) -> tuple[Sequence[Chunk], npt.NDArray[np.int64], int]:
+    """The passages, each one's first sentence row, and the sentence count: mapped
+    and parsed on demand, or parsed now for a generation without `chunks.rows.npy`."""
+    if CHUNK_ROWS not in manifest.files:
+        chunks = _parse_chunks(_read_verified(folder, CHUNKS, manifest), folder)
+        if len(chunks) != manifest.chunk_count:
+            raise IndexCorruptError(f"{folder / CHUNKS} holds {len(chunks)} chunks: {REBUILD_HINT}")
+        rows = np.cumsum([0] + [len(c.sentences) for c in chunks], dtype=np.int64)
+        return chunks, rows[:-1], int(rows[-1])
+    shape = (manifest.chunk_count + 1, 2)
+    rows = _map_checked(folder / CHUNK_ROWS, manifest, np.dtype(np.int64), shape)
+    _check_file(folder, CHUNKS, manifest)
+    text = map_text(folder / CHUNKS)
+    sentence_count = int(rows[-1, 1])
+    check_rows(rows, len(text), sentence_count, folder / CHUNK_ROWS)
+    passages = Passages(text, rows, folder / CHUNKS)
+    return passages, passages.sentence_rows, sentence_count
+
+
+def _check_file(folder: Path, name: str, manifest: Manifest) -> None:
+    """Check a generation file against its manifest checksum, hashed in blocks
+    (files that are mapped, not read, afterwards)."""
+    try:
+        actual = sha256_file(folder / name)
+    except FileNotFoundError:
+        raise _missing(folder / name) from None
+    if actual != manifest.files.get(name):
+        raise _altered(folder / name)
 
 
 def _check_lexical(folder: Path, manifest: Manifest) -> bool:
@@ -439,12 +473,7 @@ def _check_lexical(folder: Path, manifest: Manifest) -> bool:
     if not any(name in manifest.files for name in names):
         return False
     for name in names:
-        try:
-            actual = sha256_file(folder / name)
-        except FileNotFoundError:
-            raise _missing(folder / name) from None
-        if actual != manifest.files.get(name):
-            raise _altered(folder / name)
+        _check_file(folder, name, manifest)
     return True
 
 
@@ -460,18 +489,13 @@ def _map_checked(
 ) -> npt.NDArray[Any]:
     """A `.npy` file checked against its manifest checksum (hashed in blocks), then
     memory-mapped; its dtype and shape must be the manifest's."""
-    try:
-        actual = sha256_file(path)
-    except FileNotFoundError:
-        raise _missing(path) from None
-    if actual != manifest.files.get(path.name):
-        raise _altered(path)
+    _check_file(path.parent, path.name, manifest)
     try:
         array: npt.NDArray[Any] = np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as exc:
-        raise IndexCorruptError(f"{path} is invalid ({exc}): {_REBUILD}") from None
+        raise IndexCorruptError(f"{path} is invalid ({exc}): {REBUILD_HINT}") from None
     if array.dtype != dtype or array.shape != shape:
-        raise IndexCorruptError(f"{path} has shape {array.shape}: {_REBUILD}")
+        raise IndexCorruptError(f"{path} has shape {array.shape}: {REBUILD_HINT}")
     return array
 
 
@@ -500,7 +524,7 @@ def new_generation_id() -> str:
 def write_generation(
     index_dir: Path,
     manifest: Manifest,
-    chunks: list[Chunk],
+    chunks: Sequence[Chunk],
     vectors: npt.NDArray[np.float32],
     sentence_vectors: npt.NDArray[np.floating],
     index: VectorIndex,
@@ -560,7 +584,7 @@ def _write_generation(
     index_dir: Path,
     temp: Path,
     manifest: Manifest,
-    chunks: list[Chunk],
+    chunks: Sequence[Chunk],
     vectors: npt.NDArray[np.float32],
     sentence_vectors: npt.NDArray[np.floating],
     index: VectorIndex,
@@ -569,8 +593,10 @@ def _write_generation(
 ) -> Path:
     generations = temp.parent
     temp.mkdir()
+    passage_text, passage_rows = encode_passages(chunks)
     payload = {
-        CHUNKS: "".join(chunk.model_dump_json() + "\n" for chunk in chunks).encode("utf-8"),
+        CHUNKS: passage_text,
+        CHUNK_ROWS: _npy(passage_rows),
         VECTORS: _npy(np.ascontiguousarray(vectors, dtype=np.float32)),
         FAISS: index.to_bytes(),
         # Half precision: they only choose which sentence to highlight.

@@ -26,7 +26,7 @@ import numpy.typing as npt
 import Stemmer
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .._errors import IndexCorruptError
+from .._errors import REBUILD_HINT, IndexCorruptError
 from .._words import content_words
 
 __all__ = [
@@ -391,6 +391,6 @@ def _build(terms: Sequence[Sequence[str]], count: int) -> _Arrays:
 
 def _corrupt(path: Path, reason: str) -> IndexCorruptError:
     return IndexCorruptError(
-        f"lexical index file {path} is invalid ({reason}): run `assistant build --force`",
+        f"lexical index file {path} is invalid ({reason}): {REBUILD_HINT}",
         path=str(path),
     )

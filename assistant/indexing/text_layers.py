@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from .._errors import IndexCorruptError, UnusableIndexError
+from .._errors import REBUILD_HINT, IndexCorruptError, UnusableIndexError
 from .._files import write_durable
 from .._types import TEXT_FOLDER, Document, DocumentRecord, SourceKind
 from ..ingest.formats import CharRun, check_char_runs
@@ -35,7 +35,6 @@ __all__ = [
     "stage_layer",
 ]
 
-_REBUILD = "run `assistant build --force`"
 StagedFiles = dict[str, tuple[Path, str]]
 
 
@@ -98,7 +97,7 @@ def read_layer(generation: Generation, record: DocumentRecord) -> str:
     except UnicodeDecodeError:
         path = generation.path / name
         raise IndexCorruptError(
-            f"text layer {path} is not UTF-8: {_REBUILD}", path=str(path)
+            f"text layer {path} is not UTF-8: {REBUILD_HINT}", path=str(path)
         ) from None
 
 
@@ -117,7 +116,7 @@ def read_char_runs(generation: Generation, record: DocumentRecord) -> list[CharR
         return CharRuns.model_validate_json(data).runs
     except ValidationError:
         path = generation.path / name
-        raise IndexCorruptError(f"{path} is invalid: {_REBUILD}", path=str(path)) from None
+        raise IndexCorruptError(f"{path} is invalid: {REBUILD_HINT}", path=str(path)) from None
 
 
 class PreviousLayers:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .._errors import IndexMismatchError
+from .._errors import REBUILD_HINT, IndexMismatchError
 from .._settings import Settings
 from .._types import document_context
 from .._words import word_set
@@ -175,8 +175,7 @@ def embedder_for(generation: Generation, settings: Settings) -> Embedder:
     built_with = generation.manifest.model
     if built_with != settings.model:
         raise IndexMismatchError(
-            f"index built with model {built_with}, current model {settings.model}: "
-            "run `assistant build --force`",
+            f"index built with model {built_with}, current model {settings.model}: {REBUILD_HINT}",
             path=str(generation.path),
             generation=generation.manifest.generation,
             expected=built_with,
@@ -186,7 +185,7 @@ def embedder_for(generation: Generation, settings: Settings) -> Embedder:
     if embedder.dimension != generation.manifest.dimension:
         raise IndexMismatchError(
             f"index has {generation.manifest.dimension}-d vectors, model {settings.model} "
-            f"makes {embedder.dimension}-d: run `assistant build --force`",
+            f"makes {embedder.dimension}-d: {REBUILD_HINT}",
             path=str(generation.path),
             generation=generation.manifest.generation,
             expected=generation.manifest.dimension,

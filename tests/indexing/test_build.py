@@ -38,7 +38,7 @@ def test_first_build_then_up_to_date(sources_copy: Path, tmp_path: Path, embedde
         "context_prefix": True,
     }
     assert set(manifest["files"]) == {
-        "chunks.jsonl", "vectors.npy", "vectors.faiss", "sentences.npy",
+        "chunks.jsonl", "chunks.rows.npy", "vectors.npy", "vectors.faiss", "sentences.npy",
         "query-encoder.onnx", "query-encoder.onnx.data", "tokenizer.json",
     } | {  # the stored BM25 indexes, passages in context and alone
         f"lexical/{variant}.{part}" for variant in ("context", "plain") for part in LEXICAL_PARTS

@@ -87,11 +87,12 @@ def test_write_makes_the_generation_live_with_every_file(tmp_path: Path) -> None
     folder = settings.index_dir / "generations" / generation
     # the BM25 files (lexical/) are write_generation's own, tested with it
     assert sorted(p.name for p in folder.iterdir() if p.name != "lexical") == [
-        "chunks.jsonl", "manifest.json", "sentences.npy", "vectors.faiss", "vectors.npy",
+        "chunks.jsonl", "chunks.rows.npy", "manifest.json", "sentences.npy", "vectors.faiss",
+        "vectors.npy",
     ]  # fmt: skip
     written = json.loads((folder / "manifest.json").read_text())
     assert sorted(n for n in written["files"] if not n.startswith("lexical/")) == [
-        "chunks.jsonl", "sentences.npy", "vectors.faiss", "vectors.npy",
+        "chunks.jsonl", "chunks.rows.npy", "sentences.npy", "vectors.faiss", "vectors.npy",
     ]  # fmt: skip
     assert written["chunk_count"] == manifest.chunk_count == 3
     assert written["dimension"] == DIMENSION

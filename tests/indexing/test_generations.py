@@ -39,7 +39,9 @@ def test_no_index_yet(tmp_path: Path) -> None:
         retrieve("Who is Japan's defense minister?", index_dir=tmp_path)
 
 
-@pytest.mark.parametrize("name", ["vectors.faiss", "chunks.jsonl", "vectors.npy", "sentences.npy"])
+@pytest.mark.parametrize(
+    "name", ["vectors.faiss", "chunks.jsonl", "chunks.rows.npy", "vectors.npy", "sentences.npy"]
+)
 def test_truncated_files_are_refused(damaged: tuple[Path, Path], name: str) -> None:
     index_dir, folder = damaged
     data = (folder / name).read_bytes()
@@ -149,7 +151,15 @@ def _pickle(path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["manifest.json", "chunks.jsonl", "vectors.npy", "vectors.faiss", "sentences.npy"]
+    "name",
+    [
+        "manifest.json",
+        "chunks.jsonl",
+        "chunks.rows.npy",
+        "vectors.npy",
+        "vectors.faiss",
+        "sentences.npy",
+    ],
 )
 @pytest.mark.parametrize("damage", [_truncate, _flip, _pickle, Path.unlink])
 def test_corrupt_live_generation_falls_back_to_the_previous_one(
