@@ -27,6 +27,7 @@ import logging
 import os
 import re
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ from .vectors import VectorIndex
 __all__ = [
     "Generation",
     "MappedGeneration",
+    "VectorIndexFile",
     "build_lock",
     "check_index_folder",
     "current_generation",
@@ -98,6 +100,45 @@ _POINTER_RETRIES = 3
 logger = logging.getLogger("assistant")
 
 
+class VectorIndexFile:
+    """A generation's FAISS index, read now or when a query first needs it: a
+    serving process whose vectors live in shard actors (Ray) never holds it."""
+
+    def __init__(self, folder: Path, manifest: Manifest, *, now: bool) -> None:
+        self._folder = folder
+        self._manifest = manifest
+        self._lock = threading.Lock()
+        self._index: VectorIndex | None = None
+        if now:
+            self._index = self._read()
+        else:  # still refused on load if missing or altered, so a fallback can serve
+            _check_file(folder, FAISS, manifest)
+
+    @property
+    def is_read(self) -> bool:
+        """Whether the index was read into this process."""
+        return self._index is not None
+
+    def get(self) -> VectorIndex:
+        """The index (read and checked on the first call).
+
+        Raises:
+            IndexCorruptError: The file is missing, altered or not such an index.
+        """
+        with self._lock:
+            if self._index is None:
+                self._index = self._read()
+            return self._index
+
+    def _read(self) -> VectorIndex:
+        return VectorIndex.from_bytes(
+            _read_verified(self._folder, FAISS, self._manifest),
+            index_type=self._manifest.index_type,
+            count=self._manifest.chunk_count,
+            dimension=self._manifest.dimension,
+        )
+
+
 @dataclass(frozen=True)
 class Generation:
     """One loaded generation; immutable, so threads can share it."""
@@ -106,7 +147,7 @@ class Generation:
     manifest: Manifest
     chunks: Sequence[Chunk]
     """Passage `i` is row `i` of the vectors; parsed when first read (see `Passages`)."""
-    index: VectorIndex
+    index_file: VectorIndexFile
     vectors: npt.NDArray[np.float32] | None
     sentence_vectors: npt.NDArray[np.float16]
     """One row per sentence of every chunk, in chunk order (memory-mapped)."""
@@ -119,6 +160,11 @@ class Generation:
     has_lexical: bool = False
     """Whether the generation stores its BM25 indexes (checked on load); older
     generations do not, and their readers index the passages themselves."""
+
+    @property
+    def index(self) -> VectorIndex:
+        """The FAISS index over the passage vectors (see `VectorIndexFile`)."""
+        return self.index_file.get()
 
 
 def _lexical_name(in_context: bool, part: str) -> str:
@@ -335,8 +381,16 @@ def _parse_manifest(index_dir: Path, folder: Path) -> Manifest:
         ) from None
 
 
+@dataclass(frozen=True)
+class _Reading:
+    """What a load reads besides the manifest, passages and mapped files."""
+
+    with_vectors: bool
+    index_now: bool
+
+
 def read_generation(
-    index_dir: Path, *, with_vectors: bool = False, fallback: bool = False
+    index_dir: Path, *, with_vectors: bool = False, fallback: bool = False, index_now: bool = True
 ) -> Generation:
     """Load and verify the live generation.
 
@@ -345,6 +399,8 @@ def read_generation(
         with_vectors: Also load the raw vectors (the builder reuses them).
         fallback: When the live generation is corrupt, serve the newest older
             generation that verifies (logged, and named in `fallback_reason`).
+        index_now: Read the FAISS index now (its checksum is checked either way);
+            False when a query will search shard actors instead, see `VectorIndexFile`.
 
     Returns:
         The generation, every file checked against the manifest's SHA-256.
@@ -355,18 +411,19 @@ def read_generation(
         IndexCorruptError: A file is missing, truncated or altered (and, with
             `fallback`, no older generation verifies either).
     """
+    reading = _Reading(with_vectors, index_now)
     for _ in range(_POINTER_RETRIES):
         name = current_generation(index_dir)
         if name is None:
             raise IndexMissingError(f"no index in {index_dir}: run `assistant build` first")
         try:
-            return _load(index_dir, name, with_vectors)
+            return _load(index_dir, name, reading)
         except IndexCorruptError as exc:
             if current_generation(index_dir) != name:
                 continue  # a rebuild switched and cleaned up under us: read the new one
             if not fallback:
                 raise
-            return _load_fallback(index_dir, name, with_vectors, exc)
+            return _load_fallback(index_dir, name, reading, exc)
     raise IndexCorruptError(
         f"the index in {index_dir} changed {_POINTER_RETRIES} times while loading: retry"
     )
@@ -387,12 +444,12 @@ def read_named_generation(index_dir: Path, name: str, *, with_vectors: bool = Fa
     Raises:
         IndexMismatchError, IndexCorruptError: As for `read_generation`.
     """
-    return _load(index_dir, name, with_vectors)
+    return _load(index_dir, name, _Reading(with_vectors, index_now=True))
 
 
-def _load(index_dir: Path, name: str, with_vectors: bool) -> Generation:
+def _load(index_dir: Path, name: str, reading: _Reading) -> Generation:
     try:
-        return _load_files(index_dir, name, with_vectors)
+        return _load_files(index_dir, name, reading)
     except IndexCorruptError:
         raise
     except OSError as exc:  # `generations` a file, a folder unreadable
@@ -404,19 +461,14 @@ def _load(index_dir: Path, name: str, with_vectors: bool) -> Generation:
         ) from None
 
 
-def _load_files(index_dir: Path, name: str, with_vectors: bool) -> Generation:
+def _load_files(index_dir: Path, name: str, reading: _Reading) -> Generation:
     folder = index_dir / GENERATIONS / name
     manifest = _parse_manifest(index_dir, folder)
     chunks, sentence_rows, sentence_count = _passages(folder, manifest)
-    index = VectorIndex.from_bytes(
-        _read_verified(folder, FAISS, manifest),
-        index_type=manifest.index_type,
-        count=manifest.chunk_count,
-        dimension=manifest.dimension,
-    )
+    index = VectorIndexFile(folder, manifest, now=reading.index_now)
     vectors = (
         _parse_vectors(_read_verified(folder, VECTORS, manifest), manifest, folder)
-        if with_vectors
+        if reading.with_vectors
         else None
     )
     sentence_vectors = _map_sentences(folder, manifest, sentence_count)
@@ -500,14 +552,14 @@ def _map_checked(
 
 
 def _load_fallback(
-    index_dir: Path, live: str, with_vectors: bool, error: IndexCorruptError
+    index_dir: Path, live: str, reading: _Reading, error: IndexCorruptError
 ) -> Generation:
     """The newest finished generation other than `live` that verifies."""
     for name in reversed(_own_generations(index_dir)):
         if name == live:
             continue
         try:
-            generation = _load(index_dir, name, with_vectors)
+            generation = _load(index_dir, name, reading)
         except UnusableIndexError:
             continue
         logger.warning("%s; serving the previous generation %s meanwhile", error, name)

@@ -79,7 +79,8 @@ def search(
     text = clean_question(question, settings.max_question_chars)
     options = settings.retrieval
     k = min(check_k(k), options.max_results)
-    searcher = load_searcher(settings.index_dir)
+    # On a cluster the shard actors hold the vectors: this process never reads them.
+    searcher = load_searcher(settings.index_dir, index_now=not settings.ray_address)
     generation = searcher.generation
     query = embedder_for(generation, settings).encode_query(text)
     if candidates is None and settings.ray_address:
@@ -113,7 +114,7 @@ def _candidates(
     terms = content_terms(text)
     # One pool whatever k is, so a passage's rank does not depend on how many
     # were asked for (k is already capped at max_results).
-    pool = min(generation.index.count, max(options.candidates, k))
+    pool = min(generation.manifest.chunk_count, max(options.candidates, k))
     lexical = searcher.lexical(options.lexical_context)
     dense = dict(generation.index.search(query, pool))
     scores = lexical.scores(terms)

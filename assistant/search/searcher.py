@@ -122,7 +122,7 @@ def _pointer_stamp(index_dir: Path) -> tuple[int, int, int] | None:
     return info.st_ino, info.st_mtime_ns, info.st_size
 
 
-def load_searcher(index_dir: Path) -> Searcher:
+def load_searcher(index_dir: Path, *, index_now: bool = True) -> Searcher:
     """The live generation of `index_dir`, loaded once and reloaded when the
     pointer moves (a rebuild in another process is picked up on the next query).
     A query keeps the `Searcher` it started with, so a swap never mixes two
@@ -131,6 +131,8 @@ def load_searcher(index_dir: Path) -> Searcher:
 
     Args:
         index_dir: The index folder.
+        index_now: Read the FAISS index on load (else on the first local
+            search; a sharded search never reads it).
 
     Returns:
         The searcher of its live (or fallback) generation.
@@ -147,7 +149,7 @@ def load_searcher(index_dir: Path) -> Searcher:
         entry = _cache.get(key)
         cached = entry[1] if entry is not None else None
         if cached is None or cached.generation.pointer != current_generation(key):
-            cached = _searcher(read_generation(key, fallback=True))
+            cached = _searcher(read_generation(key, fallback=True, index_now=index_now))
         _cache[key] = (stamp, cached)
         return cached
 

@@ -21,6 +21,7 @@ from assistant.indexing.generations import (
 )
 from assistant.indexing.lexical import content_terms
 from assistant.search.pipeline import search
+from assistant.search.searcher import load_searcher
 
 from ..conftest import BRIEF_QUESTION_TEXTS
 
@@ -95,3 +96,25 @@ def test_a_shard_server_refuses_altered_vectors(brief_index: Path, tmp_path: Pat
         ShardServer(str(index_dir), name, 0, 5)
     mapped = map_generation(brief_index, name)
     assert isinstance(mapped.vectors, np.memmap)
+
+
+def test_a_process_searching_through_shards_never_reads_the_vector_index(
+    brief_index: Path, tmp_path: Path
+) -> None:
+    index_dir = tmp_path / "index"  # a folder no searcher of this process has loaded
+    shutil.copytree(brief_index, index_dir)
+    servers = _servers(index_dir, 2)
+
+    def step(searcher, text, query, k, options):  # type: ignore[no-untyped-def]
+        def ask(query, terms, pool, in_context):  # type: ignore[no-untyped-def]
+            return [s.candidates(query, terms, pool, in_context) for s in servers]
+
+        return merged_candidates(ask, searcher, text, query, k, options)
+
+    # An address makes `search` shard the query; `candidates` stands in for Ray.
+    on_cluster = Settings(index_dir=index_dir, ray_address="10.0.0.1:6379")
+    sharded = [search(q, 5, on_cluster, candidates=step) for q in QUESTIONS[:4]]
+    assert not load_searcher(index_dir).generation.index_file.is_read
+    local = [search(q, 5, Settings(index_dir=index_dir)) for q in QUESTIONS[:4]]
+    assert load_searcher(index_dir).generation.index_file.is_read  # read on first use
+    assert sharded == local

@@ -206,3 +206,21 @@ def test_passages_with_unicode_line_separators_load_back(tmp_path: Path, embedde
     build_index(sources, tmp_path / "index", embedder=embedder)
     generation = read_generation(tmp_path / "index")
     assert [c.text for c in generation.chunks] == [text.split("\n")[2]]
+
+
+def test_the_vector_index_can_wait_for_its_first_search(damaged: tuple[Path, Path]) -> None:
+    index_dir, folder = damaged
+    generation = read_generation(index_dir, index_now=False)
+    assert not generation.index_file.is_read
+    assert generation.index.count == generation.manifest.chunk_count
+    assert generation.index_file.is_read
+    # its checksum is still checked on load, where a fallback can take over
+    _flip_middle(folder / "vectors.faiss")
+    with pytest.raises(IndexCorruptError, match=r"vectors\.faiss does not match its checksum"):
+        read_generation(index_dir, index_now=False)
+
+
+def _flip_middle(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
