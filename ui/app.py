@@ -406,6 +406,30 @@ class ChatHandlers:
             return render_status(None, str(exc))
 
 
+def _conversation() -> tuple[gr.Chatbot, gr.Textbox]:
+    """The chat, the question box and the examples (placed where it is called)."""
+    chatbot = gr.Chatbot(
+        label="Conversation",
+        height=560,
+        sanitize_html=True,
+        allow_tags=False,
+        latex_delimiters=[],
+        feedback_options=None,
+        elem_id="chat",
+    )
+    # Gradio validates inputs with the component's data model: bound it.
+    chatbot.data_model = RecentMessages
+    question = gr.Textbox(
+        label="Question",
+        placeholder="Ask about the U.S.–Japan alliance…",
+        max_length=MAX_QUESTION_CHARS,
+        submit_btn="Ask",
+        elem_id="question",
+    )
+    gr.Examples(EXAMPLES, inputs=question, label="Examples")
+    return chatbot, question
+
+
 def create_app(index_dir: Path, sources_dir: Path) -> gr.Blocks:
     """The chat app for one index.
 
@@ -426,25 +450,7 @@ def create_app(index_dir: Path, sources_dir: Path) -> gr.Blocks:
         )
         with gr.Row():
             with gr.Column(scale=3):
-                chatbot = gr.Chatbot(
-                    label="Conversation",
-                    height=560,
-                    sanitize_html=True,
-                    allow_tags=False,
-                    latex_delimiters=[],
-                    feedback_options=None,
-                    elem_id="chat",
-                )
-                # Gradio validates inputs with the component's data model: bound it.
-                chatbot.data_model = RecentMessages
-                question = gr.Textbox(
-                    label="Question",
-                    placeholder="Ask about the U.S.–Japan alliance…",
-                    max_length=MAX_QUESTION_CHARS,
-                    submit_btn="Ask",
-                    elem_id="question",
-                )
-                gr.Examples(EXAMPLES, inputs=question, label="Examples")
+                chatbot, question = _conversation()
             with gr.Column(scale=1):
                 k = gr.Slider(1, MAX_K, value=DEFAULT_K, step=1, label="Excerpts per answer")
                 new_chat = gr.Button("New conversation")
