@@ -175,6 +175,13 @@ class RetrievalSettings(BaseModel):
         description="A larger k is served as this many excerpts (a long list helps no "
         "reader, and each excerpt is highlighted and serialized).",
     )
+    per_document: int = Field(
+        default=0,
+        ge=0,
+        description="When above 0, a document's passages after its best `per_document` "
+        "follow every other document's best ones (diversity across documents); 0: no "
+        "spreading.",
+    )
     duplicate_containment: float = Field(
         default=0.8,
         gt=0.0,

@@ -406,6 +406,10 @@ def main(argv: list[str] | None = None) -> int:
             Row("− sentence evidence", _project(_with(base, "retrieval", sentence_weight=0.0))),
             Row("+ document evidence 0.2", _project(_with(base, "retrieval", document_weight=0.2))),
             Row(
+                "+ one passage per document first",
+                _project(_with(base, "retrieval", per_document=1)),
+            ),
+            Row(
                 "earlier ranking (min-max, α 0.5, passages alone)",
                 _project(
                     _with(

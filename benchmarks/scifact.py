@@ -29,10 +29,13 @@ What it does:
 
 `--fusion convex rrf dense lexical` runs one row per ranking, each through
 `settings=` (`Settings.from_env()` with `retrieval.fusion` replaced; the
-environment is read, never changed). Prints Markdown; `--json OUT` writes every
-figure and the per-claim results.
+environment is read, never changed). `--per-document 0 1` runs each of them
+with `retrieval.per_document` set too (1: every abstract's best passage before
+any abstract's second, so the 100 passages name more abstracts). Prints
+Markdown; `--json OUT` writes every figure and the per-claim results.
 
-Run: `python -m benchmarks.scifact [--split test|train] [--fusion ...] [--json OUT]`.
+Run: `python -m benchmarks.scifact [--split test|train] [--fusion ...] [--per-document ...]
+[--json OUT]`.
 """
 
 from __future__ import annotations
@@ -414,6 +417,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--fusion", nargs="+", choices=FUSIONS, default=None,
         help="rankings to run, one row each (default: the configured one)",
     )  # fmt: skip
+    parser.add_argument(
+        "--per-document", nargs="+", type=int, default=None, metavar="N",
+        help="retrieval.per_document values to run (default: the configured one)",
+    )  # fmt: skip
     parser.add_argument("--cache", type=Path, default=CACHE / "scifact", help="sources + index")
     parser.add_argument("--force", action="store_true", help="rebuild the cached index in full")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT")
@@ -436,13 +443,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     base = Settings.from_env(index_dir=index_dir)
     fusions = cast(list[str], args.fusion or [base.retrieval.fusion])
+    spreads = cast(list[int], args.per_document or [base.retrieval.per_document])
     runs = []
     for fusion in fusions:
-        settings = base.model_copy(
-            update={"retrieval": base.retrieval.model_copy(update={"fusion": fusion})}
-        )
-        print(f"ranking {len(qrels)} claims with {fusion} …", file=sys.stderr)
-        runs.append(run_project(claims, qrels, corpus, index_dir, settings, fusion))
+        for spread in spreads:
+            changes = {"fusion": fusion, "per_document": spread}
+            settings = base.model_copy(
+                update={"retrieval": base.retrieval.model_copy(update=changes)}
+            )
+            label = fusion + (f", per_document {spread}" if spread else "")
+            print(f"ranking {len(qrels)} claims with {label} …", file=sys.stderr)
+            runs.append(run_project(claims, qrels, corpus, index_dir, settings, label))
     baseline = run_bm25s(claims, qrels, corpus)
 
     print(markdown(args.split, runs, baseline, build, len(qrels), git))

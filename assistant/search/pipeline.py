@@ -22,7 +22,7 @@ from .fusion import fuse_convex, fuse_fixed, fuse_rrf
 from .highlights import highlight_spans, sentence_cosines
 from .question import check_k, clean_question
 from .searcher import Searcher, embedder_for, load_searcher
-from .selection import select_passages
+from .selection import select_passages, spread_documents
 from .signals import Signals, abstention_signals, term_weights
 
 __all__ = ["SearchResult", "resolve_settings", "retrieve", "search"]
@@ -89,6 +89,8 @@ def search(
         candidates = candidate_step(settings)
     found = (candidates or _candidates)(searcher, text, query, k, options)
     ranked = _fuse(found, generation, query, options)
+    if options.per_document:
+        ranked = spread_documents(ranked, generation.chunks, options.per_document)
     chosen, copies = select_passages(searcher, ranked, k, options.duplicate_containment)
     weights = term_weights(found.terms, found.lexical)
     signals = abstention_signals(

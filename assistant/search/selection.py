@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from .._types import Chunk
 from .searcher import Searcher
 
-__all__ = ["is_near_duplicate", "select_passages"]
+__all__ = ["is_near_duplicate", "select_passages", "spread_documents"]
 
 
 def is_near_duplicate(a: frozenset[str], b: frozenset[str], containment: float) -> bool:
@@ -63,3 +66,28 @@ def _overlaps(searcher: Searcher, a: int, b: int, containment: float) -> bool:
     if first.source == second.source and first.start < second.end and second.start < first.end:
         return True
     return is_near_duplicate(searcher.words[a], searcher.words[b], containment)
+
+
+def spread_documents(
+    ranked: list[tuple[int, float]], chunks: Sequence[Chunk], per_document: int
+) -> list[tuple[int, float]]:
+    """`ranked` with each document's passages after its best `per_document` moved
+    behind every document's best ones, order kept within both parts; the result
+    does not depend on how many excerpts are wanted.
+
+    Args:
+        ranked: (passage id, score) best first.
+        chunks: The generation's passages (for their documents).
+        per_document: Passages a document keeps in the first part.
+
+    Returns:
+        The reordered list.
+    """
+    seen: dict[str, int] = {}
+    first: list[tuple[int, float]] = []
+    later: list[tuple[int, float]] = []
+    for chunk_id, score in ranked:
+        source = chunks[chunk_id].source
+        seen[source] = seen.get(source, 0) + 1
+        (first if seen[source] <= per_document else later).append((chunk_id, score))
+    return first + later

@@ -80,7 +80,22 @@ def test_two_shards_answer_what_the_single_index_answers(seen: dict[str, Any]) -
     assert len(shards["shard_pids"]) == 2
     assert len(shards["local"]) > 10
     # Citations, scores, highlights and abstention signals alike.
-    assert shards["sharded"] == shards["local"]
+    assert shards["sharded"] == shards["local"], _first_difference(
+        shards["sharded"], shards["local"]
+    )
+
+
+def _first_difference(found: Any, expected: Any, where: str = "") -> str:
+    """Where two JSON values first differ, for a failure message."""
+    if isinstance(found, dict) and isinstance(expected, dict):
+        for key in sorted(set(found) | set(expected)):
+            if found.get(key) != expected.get(key):
+                return _first_difference(found.get(key), expected.get(key), f"{where}.{key}")
+    if isinstance(found, list) and isinstance(expected, list) and len(found) == len(expected):
+        for i, (a, b) in enumerate(zip(found, expected, strict=True)):
+            if a != b:
+                return _first_difference(a, b, f"{where}[{i}]")
+    return f"{where}: {found!r} != {expected!r}"[:2000]
 
 
 def test_a_killed_shard_is_restarted_and_the_query_waits_for_it(seen: dict[str, Any]) -> None:
