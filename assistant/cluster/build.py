@@ -6,19 +6,25 @@ The driver does what a local build does before and after (see
 sources against the previous generation), export and verify the query encoder,
 then assemble, write and swap the pointer. Only the fresh documents travel:
 each pool actor opens the verified ONNX graph once, then cuts and embeds one
-document per task. An actor that dies is restarted by Ray and its task retried;
-nothing is written before every document came back, so a build that fails
-leaves the previous generation live and only a temp folder the next build removes.
+document per task. It writes the document's passage and sentence vectors as
+shard files into the build's staging folder and cuts its passages' BM25 terms;
+only the passages, the terms and the shard files' names and SHA-256s go back
+through Ray, and the driver checks each file against its checksum before it
+assembles the generation. An actor that dies is restarted by Ray and its task
+retried (it writes its shard files again, atomically); nothing goes live before
+every document came back, so a build that fails leaves the previous generation
+live and only temp folders the next build removes.
 
-Every node reads the encoder from the index folder, so the index folder must be
-on storage every node reaches (on one machine, it is).
+Every node reads the encoder from, and writes its shards into, the index folder,
+so the index folder must be on storage every node reaches (on one machine, it is).
 """
 
 from __future__ import annotations
 
-import io
+import json
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +33,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 
 from .._errors import ClusterError
+from .._files import sha256_file
 from .._settings import Settings
 from .._types import BuildReport, Chunk, Document, QueryEncoderRecord, SkippedSource
 from ..embedding.transformer import Embedder, load_embedder
@@ -34,11 +41,14 @@ from ..indexing.build import build_report, prepare_folder, resolve_settings, sta
 from ..indexing.build_chunk import FreshPassages
 from ..indexing.build_embed import EmbeddedPassages, embed_passages, prepare
 from ..indexing.build_plan import plan_build
-from ..indexing.build_write import assemble, text_layer_files, write_new_generation
-from ..indexing.generations import (
-    build_lock,
-    remove_stale,
+from ..indexing.build_write import (
+    GenerationContent,
+    assemble,
+    text_layer_files,
+    write_new_generation,
 )
+from ..indexing.generations import build_lock, lexical_terms, remove_stale
+from ..indexing.lexical import content_terms
 from ..indexing.query_encoder import PreparedEncoder, open_encoder
 from ..ingest.chunking import ChunkingTimeoutError, chunk_document
 from ..ingest.sources import load_documents
@@ -63,6 +73,8 @@ class WorkerSpec(BaseModel):
     encoder: QueryEncoderRecord | None
     model: str
     dimension: int
+    shard_folder: str
+    """Where each document's vectors are written (the build's staging folder)."""
 
 
 class _Worker:
@@ -75,29 +87,67 @@ class _Worker:
         self.embedder = _open_embedder(self.spec)
 
     def __call__(self, batch: dict[str, npt.NDArray[Any]]) -> dict[str, list[Any]]:
-        out: dict[str, list[Any]] = {k: [] for k in ("source", "chunks", "vectors", "sentences")}
-        out["skipped"] = []
+        out: dict[str, list[Any]] = {key: [] for key in _Returned.model_fields}
+        for raw, row in zip(batch["document"], batch["row"], strict=True):
+            returned = self._one(Document.model_validate_json(str(raw)), int(row))
+            for key, value in returned.model_dump().items():
+                out[key].append(value)
+        return out
+
+    def _one(self, document: Document, row: int) -> _Returned:
+        """Cut and embed one document; its vectors go to shard files."""
         settings = self.spec.settings
         limit = settings.ingest.max_seconds_per_file
-        for raw in batch["document"]:
-            document = Document.model_validate_json(str(raw))
-            out["source"].append(document.source)
-            try:
-                chunks = chunk_document(
-                    document, self.tokenizer, settings.chunking, deadline=time.monotonic() + limit
-                )
-            except ChunkingTimeoutError as exc:
-                out["skipped"].append(f"{exc} after {limit:g} s (ASSISTANT_MAX_SECONDS_PER_FILE)")
-                chunks = []
-            else:
-                out["skipped"].append("")
-            embedded = embed_passages(
-                self.embedder, chunks, [document], settings.chunking.context_prefix, False
+        skipped = ""
+        try:
+            chunks = chunk_document(
+                document, self.tokenizer, settings.chunking, deadline=time.monotonic() + limit
             )
-            out["chunks"].append("\n".join(c.model_dump_json() for c in chunks))
-            out["vectors"].append(_npy(embedded.vectors))
-            out["sentences"].append(_npy(embedded.sentence_vectors))
-        return out
+        except ChunkingTimeoutError as exc:
+            skipped = f"{exc} after {limit:g} s (ASSISTANT_MAX_SECONDS_PER_FILE)"
+            chunks = []
+        embedded = embed_passages(
+            self.embedder, chunks, [document], settings.chunking.context_prefix, False
+        )
+        folder = Path(self.spec.shard_folder)
+        vectors = _write_shard(folder, f"part-{row:06d}.vectors.npy", embedded.vectors)
+        sentences = _write_shard(folder, f"part-{row:06d}.sentences.npy", embedded.sentence_vectors)
+        return _Returned(
+            source=document.source,
+            skipped=skipped,
+            chunks="\n".join(c.model_dump_json() for c in chunks),
+            terms=json.dumps([content_terms(c.text) for c in chunks]),
+            vectors=vectors[0],
+            vectors_sha256=vectors[1],
+            sentences=sentences[0],
+            sentences_sha256=sentences[1],
+        )
+
+
+class _Returned(BaseModel):
+    """What a pool actor sends back for one document (the vectors stay in files)."""
+
+    source: str
+    skipped: str
+    """Why the document was skipped (chunking too slow), or empty."""
+    chunks: str
+    """Its passages, one JSON line each."""
+    terms: str
+    """JSON: each passage's BM25 terms alone (`content_terms`)."""
+    vectors: str
+    vectors_sha256: str
+    sentences: str
+    sentences_sha256: str
+
+
+def _write_shard(folder: Path, name: str, array: Vectors) -> tuple[str, str]:
+    """Write one shard file under a temp name, then rename it: a retried task
+    replaces a dead one's file whole. Returns its name and SHA-256."""
+    temp = folder / f".{name}.{os.getpid()}.tmp"
+    with open(temp, "wb") as handle:
+        np.save(handle, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
+    os.replace(temp, folder / name)
+    return name, sha256_file(folder / name)
 
 
 def _open_embedder(spec: WorkerSpec) -> Embedder:
@@ -115,20 +165,23 @@ def _open_embedder(spec: WorkerSpec) -> Embedder:
     )
 
 
-def _npy(array: Vectors) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
-    return buffer.getvalue()
-
-
-def _from_npy(data: bytes, dimension: int) -> Vectors:
-    array: Vectors = np.load(io.BytesIO(data), allow_pickle=False)
-    if array.dtype != np.float32 or array.ndim != 2 or array.shape[1] != dimension:
-        raise ClusterError(f"a worker returned vectors of shape {array.shape}: build again")
+def _read_shard(folder: Path, name: str, sha256: str, rows: int, dimension: int) -> Vectors:
+    """A shard file a worker wrote, checked against the SHA-256 it reported."""
+    path = folder / name
+    if Path(name).name != name or not path.is_file() or sha256_file(path) != sha256:
+        raise ClusterError(
+            f"shard file {path} is missing or does not match what its worker wrote: build again",
+            path=str(path),
+        )
+    array: Vectors = np.load(path, allow_pickle=False)
+    if array.dtype != np.float32 or array.shape != (rows, dimension):
+        raise ClusterError(f"shard file {path} holds {array.shape}: build again", path=str(path))
     return array
 
 
-def _spec(settings: Settings, query: PreparedEncoder, dimension: int) -> WorkerSpec:
+def _spec(
+    settings: Settings, query: PreparedEncoder, dimension: int, shard_folder: Path
+) -> WorkerSpec:
     record = query.record
     folder = str(query.files[record.file][0].parent) if record is not None else None
     return WorkerSpec(
@@ -138,6 +191,7 @@ def _spec(settings: Settings, query: PreparedEncoder, dimension: int) -> WorkerS
         encoder=record,
         model=settings.model,
         dimension=dimension,
+        shard_folder=str(shard_folder),
     )
 
 
@@ -193,8 +247,10 @@ def build_on_ray(
                 embedder, lambda: load_embedder(settings.model), staging, plan.previous, 0
             )
             dimension = encoders.passages.dimension
-            spec = _spec(settings, encoders.query, dimension)
-            passages, embedded = _fan_out(ray, plan.changes.fresh, spec, workers, progress)
+            shards = staging / "shards"
+            shards.mkdir()
+            spec = _spec(settings, encoders.query, dimension, shards)
+            passages, embedded, terms = _fan_out(ray, plan.changes.fresh, spec, workers, progress)
             if passages.too_slow:
                 plan = plan.without(passages.too_slow, settings.sources_dir)
             if plan.up_to_date:
@@ -203,7 +259,13 @@ def build_on_ray(
             content = assemble(plan.documents, passages.by_source, embedded, plan.previous)
             layers = text_layer_files(plan.documents, staging, plan.layers)
             manifest = write_new_generation(
-                settings, generation, content, dimension, encoders.query, layers
+                settings,
+                generation,
+                content,
+                dimension,
+                encoders.query,
+                layers,
+                _passage_terms(content, terms),
             )
         remove_stale(settings.index_dir)
         embedded_count = len(passages.all)
@@ -212,25 +274,38 @@ def build_on_ray(
         )
 
 
+#: Each fresh document's passages' BM25 terms alone, as its worker cut them.
+FreshTerms = dict[str, list[list[str]]]
+
+
 def _fan_out(
     ray: Any,
     documents: list[Document],
     spec: WorkerSpec,
     workers: int | None,
     progress: bool,
-) -> tuple[FreshPassages, EmbeddedPassages]:
+) -> tuple[FreshPassages, EmbeddedPassages, FreshTerms]:
     """Cut and embed `documents` on the pool; the results in `documents`' order."""
-    empty = np.zeros((0, spec.dimension), np.float32)
     if not documents:
+        empty = np.zeros((0, spec.dimension), np.float32)
         return (
             FreshPassages(by_source={}, too_slow=[]),
             EmbeddedPassages(vectors=empty, sentence_vectors=empty),
+            {},
         )
+    returned = _run_pool(ray, documents, spec, workers, progress)
+    return _collect(documents, returned, spec)
+
+
+def _run_pool(
+    ray: Any, documents: list[Document], spec: WorkerSpec, workers: int | None, progress: bool
+) -> dict[str, _Returned]:
+    """One Ray Data task per document over an actor pool; what came back, by source."""
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = progress
     size = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
     size = min(size, len(documents))
-    rows = [{"document": d.model_dump_json()} for d in documents]
+    rows = [{"document": d.model_dump_json(), "row": i} for i, d in enumerate(documents)]
     dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
         _Worker,
         batch_size=1,
@@ -240,32 +315,65 @@ def _fan_out(
         fn_constructor_kwargs={"spec": spec.model_dump_json()},
     )
     try:
-        results = {str(row["source"]): row for row in dataset.take_all()}
+        found = [_Returned.model_validate({k: str(v) for k, v in row.items()})
+                 for row in dataset.take_all()]  # fmt: skip
     except ray.exceptions.RayError as exc:
         raise ClusterError(
             f"the cluster build failed ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
             "the previous index keeps serving: build again"
         ) from None
+    return {r.source: r for r in found}
+
+
+def _collect(
+    documents: list[Document], returned: dict[str, _Returned], spec: WorkerSpec
+) -> tuple[FreshPassages, EmbeddedPassages, FreshTerms]:
+    """The passages, the vectors read back from their shard files, and the terms."""
+    folder = Path(spec.shard_folder)
+    empty = np.zeros((0, spec.dimension), np.float32)
     by_source: dict[str, list[Chunk]] = {}
     too_slow: list[SkippedSource] = []
+    terms: FreshTerms = {}
     vectors: list[Vectors] = [empty]
     sentences: list[Vectors] = [empty]
     for document in documents:
-        row = results.get(document.source)
+        row = returned.get(document.source)
         if row is None:
             raise ClusterError(f"the cluster returned nothing for {document.source}: build again")
-        if row["skipped"]:
-            too_slow.append(SkippedSource(source=document.source, reason=str(row["skipped"])))
+        if row.skipped:
+            too_slow.append(SkippedSource(source=document.source, reason=row.skipped))
             continue
-        text = str(row["chunks"])
-        by_source[document.source] = [
-            Chunk.model_validate_json(line) for line in text.split("\n") if line
-        ]
-        vectors.append(_from_npy(bytes(row["vectors"]), spec.dimension))
-        sentences.append(_from_npy(bytes(row["sentences"]), spec.dimension))
+        chunks = [Chunk.model_validate_json(line) for line in row.chunks.split("\n") if line]
+        by_source[document.source] = chunks
+        terms[document.source] = json.loads(row.terms)
+        count = sum(len(c.sentences) for c in chunks)
+        vectors.append(
+            _read_shard(folder, row.vectors, row.vectors_sha256, len(chunks), spec.dimension)
+        )
+        sentences.append(
+            _read_shard(folder, row.sentences, row.sentences_sha256, count, spec.dimension)
+        )
     return (
         FreshPassages(by_source=by_source, too_slow=too_slow),
         EmbeddedPassages(
             vectors=np.concatenate(vectors), sentence_vectors=np.concatenate(sentences)
         ),
+        terms,
     )
+
+
+def _passage_terms(
+    content: GenerationContent, fresh: FreshTerms
+) -> tuple[Sequence[list[str]], list[list[str]]]:
+    """Every passage's BM25 terms alone and in context: a fresh document's as its
+    worker cut them, a reused document's cut here."""
+    taken: dict[str, int] = {}
+    plain: list[list[str]] = []
+    for chunk in content.chunks:
+        own = fresh.get(chunk.source)
+        if own is None:
+            plain.append(content_terms(chunk.text))
+            continue
+        plain.append(own[taken.get(chunk.source, 0)])
+        taken[chunk.source] = taken.get(chunk.source, 0) + 1
+    return lexical_terms(content.chunks, content.records, plain)

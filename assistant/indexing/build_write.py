@@ -4,6 +4,7 @@ build its vector index and manifest, and write it live."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -179,6 +180,7 @@ def write_new_generation(
     dimension: int,
     query: PreparedEncoder,
     extra_files: StagedFiles,
+    passage_terms: tuple[Sequence[list[str]], Sequence[list[str]]] | None = None,
 ) -> Manifest:
     """Build the vector index and manifest of `content` and write it as the live
     generation `generation` of `settings.index_dir`.
@@ -190,6 +192,8 @@ def write_new_generation(
         dimension: The embedding dimension.
         query: The query encoder, recorded in the manifest; its files are linked in.
         extra_files: Further files to link in (the text layers).
+        passage_terms: Each passage's BM25 terms alone and in context, when
+            already cut (see `lexical_terms`); else cut while writing.
 
     Returns:
         The manifest written (its `files` still empty: `write_generation` fills in
@@ -225,5 +229,6 @@ def write_new_generation(
         content.sentence_vectors.reshape(-1, dimension),
         index,
         {**query.files, **extra_files},
+        passage_terms,
     )
     return manifest

@@ -54,6 +54,7 @@ from .._types import (
     FORMAT_VERSION,
     LEXICAL_FOLDER,
     Chunk,
+    DocumentRecord,
     Manifest,
     Pointer,
     document_context,
@@ -239,8 +240,10 @@ def open_lexical(
 
 
 def lexical_terms(
-    chunks: Sequence[Chunk], manifest: Manifest
-) -> tuple[list[list[str]], list[list[str]]]:
+    chunks: Sequence[Chunk],
+    documents: Mapping[str, DocumentRecord],
+    plain: Sequence[list[str]] | None = None,
+) -> tuple[Sequence[list[str]], list[list[str]]]:
     """Each passage's content terms alone and after its document's title and date.
 
     A context ends with a newline, where no term can run across, so the terms of
@@ -249,16 +252,19 @@ def lexical_terms(
 
     Args:
         chunks: The passages, in id order.
-        manifest: Their documents' records (title, date).
+        documents: Their documents' records (title, date), by source.
+        plain: Each passage's terms alone when already cut (by the cluster's
+            workers); else cut here.
 
     Returns:
         (terms of each passage alone, terms of each passage in context).
     """
     contexts = {
         source: content_terms(document_context(record.title, record.date))
-        for source, record in manifest.documents.items()
+        for source, record in documents.items()
     }
-    plain = [content_terms(chunk.text) for chunk in chunks]
+    if plain is None:
+        plain = [content_terms(chunk.text) for chunk in chunks]
     return plain, [contexts[c.source] + terms for c, terms in zip(chunks, plain, strict=True)]
 
 
@@ -597,7 +603,7 @@ def write_generation(
         The new generation's folder.
     """
     temp = index_dir / GENERATIONS / f"{TEMP_PREFIX}{manifest.generation}"
-    plain, in_context = passage_terms or lexical_terms(chunks, manifest)
+    plain, in_context = passage_terms or lexical_terms(chunks, manifest.documents)
     lexical = {
         _lexical_name(variant, part): data
         for variant, terms in ((True, in_context), (False, plain))

@@ -65,6 +65,9 @@ def _compare(local: Path, cluster: Path) -> dict[str, Any]:
         "chunks_equal": [c.model_dump() for c in a.chunks] == [c.model_dump() for c in b.chunks],
         "chunk_count": len(b.chunks),
         "documents_equal": a.manifest.documents == b.manifest.documents,
+        # BM25 built from the terms the workers cut, bit for bit the local one
+        "lexical_equal": _lexical_files(a.manifest.files) == _lexical_files(b.manifest.files),
+        "temp_left": [p.name for p in b.path.parent.iterdir() if p.name.startswith(".tmp-")],
         "min_cosine": float((a.vectors * b.vectors).sum(axis=1).min()) if same_shape else -1.0,
         "min_sentence_cosine": float(
             (a.sentence_vectors.astype(np.float32) * b.sentence_vectors.astype(np.float32))
@@ -75,6 +78,10 @@ def _compare(local: Path, cluster: Path) -> dict[str, Any]:
         else -1.0,
         "generation": b.manifest.generation,
     }
+
+
+def _lexical_files(files: dict[str, str]) -> dict[str, str]:
+    return {name: sha for name, sha in files.items() if name.startswith("lexical/")}
 
 
 def _title(pid: int) -> str:

@@ -59,6 +59,8 @@ def test_a_cluster_build_gives_the_local_build(seen: dict[str, Any]) -> None:
     assert build["chunks_embedded"] == build["chunk_count"] > 20
     assert build["chunks_equal"]
     assert build["documents_equal"]
+    assert build["lexical_equal"]
+    assert build["temp_left"] == []  # the workers' shard files went with the staging folder
     assert build["min_cosine"] >= 0.9999
     assert build["min_sentence_cosine"] >= 0.999  # stored in float16
     assert seen["citations_cluster"] == seen["citations_local"]
@@ -71,6 +73,8 @@ def test_a_worker_killed_during_a_build_is_retried(seen: dict[str, Any]) -> None
     assert kill["generation"] != kill["generation_before"]
     assert kill["chunks_embedded"] == kill["chunk_count"]
     assert kill["chunks_equal"]
+    assert kill["lexical_equal"]
+    assert kill["temp_left"] == []
     assert kill["min_cosine"] >= 0.9999
     assert seen["citations_after_kill"] == seen["citations_local"]
 
@@ -122,4 +126,5 @@ def test_the_command_line_builds_on_the_cluster(seen: dict[str, Any]) -> None:
     command = seen["command_line"]
     assert command["returncode"] == 0, command["stdout"]
     assert command["chunks_equal"]
+    assert command["lexical_equal"]
     assert command["min_cosine"] >= 0.9999

@@ -1,0 +1,84 @@
+"""A cluster build's pool actor, in this process (no Ray): it writes a document's
+vectors as checksummed shard files and returns the passages and their BM25
+terms; the driver reads the files back and refuses one that changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant._errors import ClusterError
+from assistant._settings import Settings
+from assistant.cluster.build import (
+    WorkerSpec,
+    _collect,
+    _read_shard,
+    _Returned,
+    _Worker,
+    _write_shard,
+)
+from assistant.indexing.generations import read_generation
+from assistant.indexing.lexical import content_terms
+from assistant.ingest.sources import load_documents
+
+from ..conftest import SOURCES
+
+DIMENSION = 4
+
+
+def test_a_shard_file_reads_back_and_a_changed_one_is_refused(tmp_path: Path) -> None:
+    rows = np.arange(3 * DIMENSION, dtype=np.float32).reshape(3, DIMENSION)
+    name, sha256 = _write_shard(tmp_path, "part-000000.vectors.npy", rows)
+    assert [p.name for p in tmp_path.iterdir()] == [name]  # no temp file left
+    assert np.array_equal(_read_shard(tmp_path, name, sha256, 3, DIMENSION), rows)
+    with pytest.raises(ClusterError, match="holds"):
+        _read_shard(tmp_path, name, sha256, 2, DIMENSION)
+    with pytest.raises(ClusterError, match="does not match what its worker wrote"):
+        _read_shard(tmp_path, "../" + name, sha256, 3, DIMENSION)
+    data = bytearray((tmp_path / name).read_bytes())
+    data[-1] ^= 0xFF
+    (tmp_path / name).write_bytes(bytes(data))
+    with pytest.raises(ClusterError, match="does not match what its worker wrote"):
+        _read_shard(tmp_path, name, sha256, 3, DIMENSION)
+
+
+def test_a_worker_returns_what_a_local_build_indexes(brief_index: Path, tmp_path: Path) -> None:
+    generation = read_generation(brief_index, with_vectors=True)
+    record = generation.manifest.query_encoder
+    assert record is not None
+    assert generation.vectors is not None
+    names = (record.file, record.weights, record.tokenizer)
+    spec = WorkerSpec(
+        settings=Settings(sources_dir=SOURCES, index_dir=brief_index),
+        encoder_folder=str(generation.path),
+        encoder_files={name: generation.manifest.files[name] for name in names},
+        encoder=record,
+        model=generation.manifest.model,
+        dimension=generation.manifest.dimension,
+        shard_folder=str(tmp_path),
+    )
+    documents, _ = load_documents(SOURCES)
+    batch = {
+        "document": np.array([d.model_dump_json() for d in documents], dtype=object),
+        "row": np.arange(len(documents)),
+    }
+    out = _Worker(spec.model_dump_json())(batch)
+    returned = {
+        source: _Returned(**{key: out[key][i] for key in out})
+        for i, source in enumerate(out["source"])
+    }
+    passages, embedded, terms = _collect(documents, returned, spec)
+
+    chunks = list(generation.chunks)
+    assert [c for d in documents for c in passages.by_source[d.source]] == chunks
+    assert [t for d in documents for t in terms[d.source]] == [
+        content_terms(c.text) for c in chunks
+    ]
+    cosines = (embedded.vectors * generation.vectors).sum(axis=1)
+    assert float(cosines.min()) >= 0.9999
+    assert embedded.sentence_vectors.shape == generation.sentence_vectors.shape
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "part-000000.sentences.npy", "part-000000.vectors.npy",
+    ]  # fmt: skip
