@@ -63,8 +63,12 @@ def test_stored_index_scores_like_one_built_from_the_passages(
 
 def test_terms_in_context_are_the_title_terms_then_the_passage_terms(brief_index: Path) -> None:
     generation = read_generation(brief_index)
-    _, in_context = lexical_terms(generation.chunks, generation.manifest)
+    plain, in_context = lexical_terms(generation.chunks, generation.manifest.documents)
     assert in_context == [content_terms(text) for text in _texts(brief_index, True)]
+    # terms cut elsewhere (the cluster's workers) give the same
+    cut = [content_terms(c.text) for c in generation.chunks]
+    assert plain == cut
+    assert lexical_terms(generation.chunks, generation.manifest.documents, cut)[1] == in_context
 
 
 def test_a_searcher_maps_the_stored_index_instead_of_building_one(brief_index: Path) -> None:
