@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -143,7 +144,7 @@ class _Returned(BaseModel):
 def _write_shard(folder: Path, name: str, array: Vectors) -> tuple[str, str]:
     """Write one shard file under a temp name, then rename it: a retried task
     replaces a dead one's file whole. Returns its name and SHA-256."""
-    temp = folder / f".{name}.{os.getpid()}.tmp"
+    temp = folder / f".{name}.{uuid.uuid4().hex}.tmp"
     with open(temp, "wb") as handle:
         np.save(handle, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
     os.replace(temp, folder / name)
@@ -249,7 +250,7 @@ def build_on_ray(
             dimension = encoders.passages.dimension
             shards = staging / "shards"
             shards.mkdir()
-            spec = _spec(settings, encoders.query, dimension, shards)
+            spec = _spec(settings, encoders.query, dimension, shards.resolve())
             passages, embedded, terms = _fan_out(ray, plan.changes.fresh, spec, workers, progress)
             if passages.too_slow:
                 plan = plan.without(passages.too_slow, settings.sources_dir)
@@ -346,6 +347,11 @@ def _collect(
         chunks = [Chunk.model_validate_json(line) for line in row.chunks.split("\n") if line]
         by_source[document.source] = chunks
         terms[document.source] = json.loads(row.terms)
+        if len(terms[document.source]) != len(chunks):
+            raise ClusterError(
+                f"the cluster returned {len(chunks)} passages but "
+                f"{len(terms[document.source])} term lists for {document.source}: build again"
+            )
         count = sum(len(c.sentences) for c in chunks)
         vectors.append(
             _read_shard(folder, row.vectors, row.vectors_sha256, len(chunks), spec.dimension)

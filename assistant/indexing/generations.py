@@ -128,7 +128,15 @@ class VectorIndexFile:
         """
         with self._lock:
             if self._index is None:
-                self._index = self._read()
+                try:
+                    self._index = self._read()
+                except OSError as exc:  # unreadable, or removed under a long-lived reader
+                    path = self._folder / FAISS
+                    raise IndexCorruptError(
+                        f"index file {path} cannot be read ({exc.strerror}): {REBUILD_HINT}",
+                        path=str(path),
+                        generation=self._manifest.generation,
+                    ) from None
             return self._index
 
     def _read(self) -> VectorIndex:
@@ -508,7 +516,7 @@ def _passages(
     _check_file(folder, CHUNKS, manifest)
     text = map_text(folder / CHUNKS)
     sentence_count = int(rows[-1, 1])
-    check_rows(rows, len(text), sentence_count, folder / CHUNK_ROWS)
+    check_rows(rows, len(text), folder / CHUNK_ROWS)
     passages = Passages(text, rows, folder / CHUNKS)
     return passages, passages.sentence_rows, sentence_count
 

@@ -54,13 +54,14 @@ def map_text(path: Path) -> bytes | mmap.mmap:
         return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
 
 
-def check_rows(rows: npt.NDArray[np.int64], size: int, sentence_count: int, path: Path) -> None:
-    """Check the row table against its passage file and sentence vectors, in
-    vectorized passes (milliseconds at 1M passages).
+def check_rows(rows: npt.NDArray[np.int64], size: int, path: Path) -> None:
+    """Check the row table against its passage file, in vectorized passes
+    (milliseconds at 1M passages). Its last sentence row is the sentence count,
+    which the sentence vectors' shape is checked against.
 
     Raises:
         IndexCorruptError: Offsets that do not start at 0, end at the file's size
-            and grow, or sentence rows that do not end at `sentence_count`.
+            and grow, or sentence rows that do not start at 0 and grow.
     """
     offsets, sentences = rows[:, 0], rows[:, 1]
     if (
@@ -68,7 +69,6 @@ def check_rows(rows: npt.NDArray[np.int64], size: int, sentence_count: int, path
         or offsets[-1] != size
         or bool(np.any(np.diff(offsets) <= 0))
         or sentences[0] != 0
-        or sentences[-1] != sentence_count
         or bool(np.any(np.diff(sentences) < 0))
     ):
         raise IndexCorruptError(
@@ -81,6 +81,9 @@ class Passages(Sequence[Chunk]):
     """Passage `i` of a generation, parsed and checked when first asked for.
 
     Thread-safe: the mapping is read-only and the parse cache is `lru_cache`'s.
+    A line is checked when read, so in a generation with a row table a bad line
+    (possible only if the writer had a bug: the file matched its checksum) is an
+    `IndexCorruptError` of the query that reads it, not of the load.
     """
 
     def __init__(self, text: bytes | mmap.mmap, rows: npt.NDArray[np.int64], path: Path) -> None:
@@ -89,10 +92,12 @@ class Passages(Sequence[Chunk]):
         rows: `chunks.rows.npy`, checked by `check_rows`.
         path: `chunks.jsonl`'s path, for error messages.
         """
-        self._text = text
         self._rows = rows
-        self._path = path
-        self._parsed = functools.lru_cache(maxsize=PARSED_PASSAGES_KEPT)(self._parse)
+        # The cache wraps a function of the data, not a bound method: a cache
+        # holding `self` would keep the mapping open until the cyclic GC ran.
+        self._parsed = functools.lru_cache(maxsize=PARSED_PASSAGES_KEPT)(
+            functools.partial(_parse_passage, text, rows, path)
+        )
 
     @property
     def sentence_rows(self) -> npt.NDArray[np.int64]:
@@ -116,20 +121,24 @@ class Passages(Sequence[Chunk]):
             raise IndexError(f"passage {i} of {count}")
         return self._parsed(int(i) % count)
 
-    def _parse(self, i: int) -> Chunk:
-        start, end = int(self._rows[i, 0]), int(self._rows[i + 1, 0])
-        try:
-            chunk = Chunk.model_validate_json(self._text[start:end])
-        except ValidationError as exc:
-            raise self._invalid(i, exc.errors()[0]["msg"]) from None
-        if chunk.id != i:
-            raise self._invalid(i, f"it has id {chunk.id}")
-        if len(chunk.sentences) != self._rows[i + 1, 1] - self._rows[i, 1]:
-            raise self._invalid(i, "its sentence count differs from chunks.rows.npy")
-        return chunk
 
-    def _invalid(self, i: int, reason: str) -> IndexCorruptError:
-        return IndexCorruptError(
-            f"passage {i} of {self._path} is invalid ({reason}): {REBUILD_HINT}",
-            path=str(self._path),
-        )
+def _parse_passage(
+    text: bytes | mmap.mmap, rows: npt.NDArray[np.int64], path: Path, i: int
+) -> Chunk:
+    """Passage `i` of `text`, checked against its row in `rows`."""
+    start, end = int(rows[i, 0]), int(rows[i + 1, 0])
+    try:
+        chunk = Chunk.model_validate_json(text[start:end])
+    except ValidationError as exc:
+        raise _invalid(path, i, exc.errors()[0]["msg"]) from None
+    if chunk.id != i:
+        raise _invalid(path, i, f"it has id {chunk.id}")
+    if len(chunk.sentences) != rows[i + 1, 1] - rows[i, 1]:
+        raise _invalid(path, i, "its sentence count differs from chunks.rows.npy")
+    return chunk
+
+
+def _invalid(path: Path, i: int, reason: str) -> IndexCorruptError:
+    return IndexCorruptError(
+        f"passage {i} of {path} is invalid ({reason}): {REBUILD_HINT}", path=str(path)
+    )

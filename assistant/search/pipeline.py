@@ -79,8 +79,10 @@ def search(
     text = clean_question(question, settings.max_question_chars)
     options = settings.retrieval
     k = min(check_k(k), options.max_results)
-    # On a cluster the shard actors hold the vectors: this process never reads them.
-    searcher = load_searcher(settings.index_dir, index_now=not settings.ray_address)
+    # When shard actors (or the caller's step) find the candidates, they hold the
+    # vectors: this process never reads the vector index.
+    local = candidates is None and not settings.ray_address
+    searcher = load_searcher(settings.index_dir, index_now=local)
     generation = searcher.generation
     query = embedder_for(generation, settings).encode_query(text)
     if candidates is None and settings.ray_address:
