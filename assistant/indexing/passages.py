@@ -93,6 +93,7 @@ class Passages(Sequence[Chunk]):
         path: `chunks.jsonl`'s path, for error messages.
         """
         self._rows = rows
+        self._count = len(rows) - 1
         # The cache wraps a function of the data, not a bound method: a cache
         # holding `self` would keep the mapping open until the cyclic GC ran.
         self._parsed = functools.lru_cache(maxsize=PARSED_PASSAGES_KEPT)(
@@ -105,7 +106,7 @@ class Passages(Sequence[Chunk]):
         return self._rows[:-1, 1]
 
     def __len__(self) -> int:
-        return len(self._rows) - 1
+        return self._count
 
     @overload
     def __getitem__(self, i: int) -> Chunk: ...
@@ -114,12 +115,15 @@ class Passages(Sequence[Chunk]):
     def __getitem__(self, i: slice) -> list[Chunk]: ...
 
     def __getitem__(self, i: int | slice) -> Chunk | list[Chunk]:
+        # A query reads its candidates' passages hundreds of times while it fuses,
+        # selects and cites: a known row goes straight to the cache.
+        if type(i) is int and 0 <= i < self._count:
+            return self._parsed(i)
         if isinstance(i, slice):
-            return [self._parsed(j) for j in range(*i.indices(len(self)))]
-        count = len(self)
-        if not -count <= i < count:
-            raise IndexError(f"passage {i} of {count}")
-        return self._parsed(int(i) % count)
+            return [self._parsed(j) for j in range(*i.indices(self._count))]
+        if not -self._count <= i < self._count:
+            raise IndexError(f"passage {i} of {self._count}")
+        return self._parsed(int(i) % self._count)
 
 
 def _parse_passage(
