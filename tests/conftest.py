@@ -148,3 +148,19 @@ def sources_copy(tmp_path: Path) -> Iterator[Path]:
         if path.is_file():
             shutil.copy(path, folder / path.name)
     return folder
+
+
+# The longest test files, started first: with `--dist loadfile` each file runs on
+# one worker, and a long file handed out last would keep its worker busy after the
+# other has finished (the files are otherwise in alphabetical order).
+_LONGEST_FIRST = ("tests/cluster/test_cluster.py", "tests/test_lifecycle.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Move the tests of `_LONGEST_FIRST` to the front, keeping every other order."""
+
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return _LONGEST_FIRST.index(path) if path in _LONGEST_FIRST else len(_LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: within each part, collection order
