@@ -24,6 +24,7 @@ import numpy as np
 
 from assistant import build_index, retrieve
 from assistant._settings import DEFAULT_MODEL, Settings
+from assistant.embedding.onnx_export import OnnxExport
 from assistant.embedding.transformer import load_embedder
 from assistant.indexing.generations import read_generation
 
@@ -156,7 +157,7 @@ def _command_line(address: str, sources: Path, index_dir: Path) -> dict[str, Any
     return {"returncode": done.returncode, "stdout": done.stdout[-2000:]}
 
 
-def main(workdir: Path) -> None:
+def main(workdir: Path, export: OnnxExport) -> None:
     import ray
     from ray.cluster_utils import Cluster
 
@@ -165,7 +166,7 @@ def main(workdir: Path) -> None:
     result: dict[str, Any] = {}
     started = time.monotonic()
     model = load_embedder(DEFAULT_MODEL)
-    embedder = ReusedExport(model, model.export_onnx(_mkdir(workdir / "export")))
+    embedder = ReusedExport(model, export)
     sources = _sources(workdir)
     questions = _questions()
 
@@ -222,4 +223,11 @@ def _mkdir(path: Path) -> Path:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    # argv: the work folder, and the test session's ONNX export as JSON (copied,
+    # then verified against the model by every build, as `ReusedExport` does)
+    fields = json.loads(sys.argv[2])
+    main(
+        Path(sys.argv[1]),
+        OnnxExport(**{k: Path(v) if k in ("graph", "weights", "tokenizer") else v
+                      for k, v in fields.items()}),
+    )  # fmt: skip

@@ -9,6 +9,7 @@ timeout; the namespace and every process left in it are removed afterwards.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from ..conftest import ReusedExport
 from .netns import namespace, why_not_available
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,12 +32,14 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def seen(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def seen(tmp_path_factory: pytest.TempPathFactory, embedder: ReusedExport) -> dict[str, Any]:
     """What the scenario saw (result.json), run once for this module."""
     workdir = tmp_path_factory.mktemp("cluster")
+    export = json.dumps(dataclasses.asdict(embedder.export), default=str)  # paths as text
     with namespace() as name:
+        scenario = [sys.executable, "-m", "tests.cluster.scenario", str(workdir), export]
         done = subprocess.run(
-            ["ip", "netns", "exec", name, sys.executable, "-m", "tests.cluster.scenario", workdir],
+            ["ip", "netns", "exec", name, *scenario],
             cwd=ROOT,
             capture_output=True,
             text=True,
