@@ -29,7 +29,7 @@ import re
 import shutil
 import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,8 +110,8 @@ class VectorIndexFile:
         self._manifest = manifest
         self._lock = threading.Lock()
         self._index: VectorIndex | None = None
-        if now:
-            self._index = self._read()
+        if now:  # an unreadable file is the loader's to report, with a fallback
+            self._index = self._read(_read_verified)
         else:  # still refused on load if missing or altered, so a fallback can serve
             _check_file(folder, FAISS, manifest)
 
@@ -127,21 +127,13 @@ class VectorIndexFile:
             IndexCorruptError: The file is missing, altered or not such an index.
         """
         with self._lock:
-            if self._index is None:
-                try:
-                    self._index = self._read()
-                except OSError as exc:  # unreadable, or removed under a long-lived reader
-                    path = self._folder / FAISS
-                    raise IndexCorruptError(
-                        f"index file {path} cannot be read ({exc.strerror}): {REBUILD_HINT}",
-                        path=str(path),
-                        generation=self._manifest.generation,
-                    ) from None
+            if self._index is None:  # unreadable now, or removed under a long-lived reader
+                self._index = self._read(_read_or_corrupt)
             return self._index
 
-    def _read(self) -> VectorIndex:
+    def _read(self, read: Callable[[Path, str, Manifest], bytes]) -> VectorIndex:
         return VectorIndex.from_bytes(
-            _read_verified(self._folder, FAISS, self._manifest),
+            read(self._folder, FAISS, self._manifest),
             index_type=self._manifest.index_type,
             count=self._manifest.chunk_count,
             dimension=self._manifest.dimension,
@@ -334,13 +326,18 @@ def read_generation_file(generation: Generation, name: str) -> bytes:
     Raises:
         IndexCorruptError: The file is missing, unlisted, truncated or altered.
     """
+    return _read_or_corrupt(generation.path, name, generation.manifest)
+
+
+def _read_or_corrupt(folder: Path, name: str, manifest: Manifest) -> bytes:
+    """`_read_verified`, an unreadable file (or a folder in its place) refused too."""
     try:
-        return _read_verified(generation.path, name, generation.manifest)
-    except OSError as exc:  # unreadable, or a folder in its place
+        return _read_verified(folder, name, manifest)
+    except OSError as exc:
         raise IndexCorruptError(
-            f"index file {generation.path / name} cannot be read ({exc.strerror}): {REBUILD_HINT}",
-            path=str(generation.path / name),
-            generation=generation.manifest.generation,
+            f"index file {folder / name} cannot be read ({exc.strerror}): {REBUILD_HINT}",
+            path=str(folder / name),
+            generation=manifest.generation,
         ) from None
 
 

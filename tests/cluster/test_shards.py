@@ -38,6 +38,18 @@ def _servers(index_dir: Path, shards: int) -> list[ShardServer]:
     ]
 
 
+def _in_process(servers: list[ShardServer]):  # type: ignore[no-untyped-def]
+    """The candidate step `search` takes, asking these servers directly (no Ray)."""
+
+    def step(searcher, text, query, k, options):  # type: ignore[no-untyped-def]
+        def ask(query, terms, pool, in_context):  # type: ignore[no-untyped-def]
+            return [s.candidates(query, terms, pool, in_context) for s in servers]
+
+        return merged_candidates(ask, searcher, text, query, k, options)
+
+    return step
+
+
 @pytest.mark.parametrize("shards", [2, 3])
 @pytest.mark.parametrize(
     "retrieval",
@@ -53,14 +65,7 @@ def _servers(index_dir: Path, shards: int) -> list[ShardServer]:
 def test_shards_answer_what_the_single_index_answers(
     brief_index: Path, shards: int, retrieval: dict[str, object]
 ) -> None:
-    servers = _servers(brief_index, shards)
-
-    def step(searcher, text, query, k, options):  # type: ignore[no-untyped-def]
-        def ask(query, terms, pool, in_context):  # type: ignore[no-untyped-def]
-            return [s.candidates(query, terms, pool, in_context) for s in servers]
-
-        return merged_candidates(ask, searcher, text, query, k, options)
-
+    step = _in_process(_servers(brief_index, shards))
     settings = Settings(index_dir=brief_index)
     settings = settings.model_copy(
         update={"retrieval": settings.retrieval.model_copy(update=retrieval)}
@@ -103,14 +108,7 @@ def test_a_process_searching_through_shards_never_reads_the_vector_index(
 ) -> None:
     index_dir = tmp_path / "index"  # a folder no searcher of this process has loaded
     shutil.copytree(brief_index, index_dir)
-    servers = _servers(index_dir, 2)
-
-    def step(searcher, text, query, k, options):  # type: ignore[no-untyped-def]
-        def ask(query, terms, pool, in_context):  # type: ignore[no-untyped-def]
-            return [s.candidates(query, terms, pool, in_context) for s in servers]
-
-        return merged_candidates(ask, searcher, text, query, k, options)
-
+    step = _in_process(_servers(index_dir, 2))
     # An address makes `search` shard the query; `candidates` stands in for Ray.
     on_cluster = Settings(index_dir=index_dir, ray_address="10.0.0.1:6379")
     sharded = [search(q, 5, on_cluster, candidates=step) for q in QUESTIONS[:4]]
