@@ -21,6 +21,8 @@ from .ingest.formats import CharRun, check_char_runs, page_of
 
 __all__ = [
     "FORMAT_VERSION",
+    "PARTED_FORMAT_VERSION",
+    "PARTS_FOLDER",
     "Answer",
     "BuildReport",
     "Chunk",
@@ -33,6 +35,7 @@ __all__ = [
     "SkippedSource",
     "SourceKind",
     "Span",
+    "VectorPart",
     "document_context",
     "page_at",
     "page_span",
@@ -41,6 +44,9 @@ __all__ = [
 
 #: Bumped whenever the files of a generation change shape.
 FORMAT_VERSION = 3
+#: The format of a generation whose vectors are stored as parts (`Manifest.parts`,
+#: written by cluster builds); readers read both.
+PARTED_FORMAT_VERSION = 4
 
 
 class _Model(BaseModel):
@@ -73,11 +79,12 @@ def _file_name(name: str) -> str:
 #: and the stored BM25 indexes.
 TEXT_FOLDER = "text"
 LEXICAL_FOLDER = "lexical"
+PARTS_FOLDER = "parts"
 
 
 def _generation_file(name: str) -> str:
     folder, _, rest = name.rpartition("/")
-    if folder not in ("", TEXT_FOLDER, LEXICAL_FOLDER):
+    if folder not in ("", TEXT_FOLDER, LEXICAL_FOLDER, PARTS_FOLDER):
         raise ValueError(f"{name[:120]!r} is not a file of a generation")
     _file_name(rest)
     return name
@@ -87,7 +94,8 @@ def _generation_file(name: str) -> str:
 SourcePath = Annotated[str, AfterValidator(_relative_source)]
 #: One path component, no separator, no `..`, at most 100 characters.
 FileName = Annotated[str, AfterValidator(_file_name)]
-#: A file name, or `text/` and a file name: the paths a generation's files may have.
+#: A file name, or `text/`, `lexical/` or `parts/` and a file name: the paths a
+#: generation's files may have.
 GenerationFile = Annotated[str, AfterValidator(_generation_file)]
 #: How a source's text layer was made: "text" is the file itself (.txt, .md).
 SourceKind = Literal["text", "pdf", "html", "docx"]
@@ -320,6 +328,19 @@ class IndexParameters(_Model):
     )
 
 
+class VectorPart(_Model):
+    """A run of consecutive passages whose vectors are stored in their own files
+    (see `assistant.indexing.parts`)."""
+
+    vectors: GenerationFile = Field(description="`(rows, dimension)` float32 passage vectors.")
+    sentences: GenerationFile = Field(
+        description="`(sentence_rows, dimension)` float16 sentence vectors."
+    )
+    rows: int = Field(ge=1, description="Passages in the part.")
+    sentence_rows: int = Field(ge=1, description="Sentences of those passages.")
+    sources: list[SourcePath] = Field(description="The documents whose passages it holds.")
+
+
 class Manifest(_Model):
     """Describes one complete index generation; loading checks it first."""
 
@@ -343,6 +364,11 @@ class Manifest(_Model):
     )
     query_encoder_refused: str | None = Field(
         default=None, description="Why no ONNX query encoder was kept, if none was."
+    )
+    parts: list[VectorPart] = Field(
+        default_factory=list,
+        description="The vector parts in row order (format 4); empty: one part, stored "
+        "as vectors.npy and sentences.npy.",
     )
 
 

@@ -7,11 +7,14 @@ sources against the previous generation), export and verify the query encoder,
 then assemble, write and swap the pointer. Only the fresh documents travel:
 each pool actor opens the verified ONNX graph once, then cuts and embeds one
 document per task. It writes the document's passage and sentence vectors as
-shard files into the build's staging folder and cuts its passages' BM25 terms;
-only the passages, the terms and the shard files' names and SHA-256s go back
-through Ray, and the driver checks each file against its checksum before it
-assembles the generation. An actor that dies is restarted by Ray and its task
-retried (it writes its shard files again, atomically); nothing goes live before
+the files of the document's vector part into the build's staging folder and
+cuts its passages' BM25 terms; only the passages, the terms and the files'
+names and SHA-256s go back through Ray. The driver checks each file against its
+checksum and links it into the new generation, whose manifest lists one part
+per document (`assistant.cluster.parts`); an unchanged document's part is
+linked from the previous generation, not written again. An actor that dies is
+restarted by Ray and its task retried (it writes its part files again,
+atomically); nothing goes live before
 every document came back, so a build that fails leaves the previous generation
 live and only temp folders the next build removes.
 
@@ -24,8 +27,8 @@ from __future__ import annotations
 import json
 import os
 import time
-import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +37,6 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 
 from .._errors import ClusterError
-from .._files import sha256_file
 from .._settings import Settings
 from .._types import BuildReport, Chunk, Document, QueryEncoderRecord, SkippedSource
 from ..embedding.transformer import Embedder, load_embedder
@@ -55,6 +57,7 @@ from ..ingest.chunking import ChunkingTimeoutError, chunk_document
 from ..ingest.sources import load_documents
 from ..ingest.tokenizer import load_tokenizer
 from .connect import connect
+from .parts import StagedPart, generation_parts, read_shard, write_part
 
 __all__ = ["WorkerSpec", "build_on_ray"]
 
@@ -89,13 +92,13 @@ class _Worker:
 
     def __call__(self, batch: dict[str, npt.NDArray[Any]]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {key: [] for key in _Returned.model_fields}
-        for raw, row in zip(batch["document"], batch["row"], strict=True):
-            returned = self._one(Document.model_validate_json(str(raw)), int(row))
+        for raw in batch["document"]:
+            returned = self._one(Document.model_validate_json(str(raw)))
             for key, value in returned.model_dump().items():
                 out[key].append(value)
         return out
 
-    def _one(self, document: Document, row: int) -> _Returned:
+    def _one(self, document: Document) -> _Returned:
         """Cut and embed one document; its vectors go to shard files."""
         settings = self.spec.settings
         limit = settings.ingest.max_seconds_per_file
@@ -111,22 +114,19 @@ class _Worker:
             self.embedder, chunks, [document], settings.chunking.context_prefix, False
         )
         folder = Path(self.spec.shard_folder)
-        vectors = _write_shard(folder, f"part-{row:06d}.vectors.npy", embedded.vectors)
-        sentences = _write_shard(folder, f"part-{row:06d}.sentences.npy", embedded.sentence_vectors)
+        part = write_part(folder, document, embedded.vectors, embedded.sentence_vectors)
         return _Returned(
             source=document.source,
             skipped=skipped,
             chunks="\n".join(c.model_dump_json() for c in chunks),
             terms=json.dumps([content_terms(c.text) for c in chunks]),
-            vectors=vectors[0],
-            vectors_sha256=vectors[1],
-            sentences=sentences[0],
-            sentences_sha256=sentences[1],
+            **part.model_dump(),
         )
 
 
-class _Returned(BaseModel):
-    """What a pool actor sends back for one document (the vectors stay in files)."""
+class _Returned(StagedPart):
+    """What a pool actor sends back for one document: its part's file names and
+    checksums (the vectors stay in the files), its passages and their terms."""
 
     source: str
     skipped: str
@@ -135,20 +135,10 @@ class _Returned(BaseModel):
     """Its passages, one JSON line each."""
     terms: str
     """JSON: each passage's BM25 terms alone (`content_terms`)."""
-    vectors: str
-    vectors_sha256: str
-    sentences: str
-    sentences_sha256: str
 
-
-def _write_shard(folder: Path, name: str, array: Vectors) -> tuple[str, str]:
-    """Write one shard file under a temp name, then rename it: a retried task
-    replaces a dead one's file whole. Returns its name and SHA-256."""
-    temp = folder / f".{name}.{uuid.uuid4().hex}.tmp"
-    with open(temp, "wb") as handle:
-        np.save(handle, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
-    os.replace(temp, folder / name)
-    return name, sha256_file(folder / name)
+    def part(self) -> StagedPart:
+        """The part's files, as the driver links them."""
+        return StagedPart.model_validate(self.model_dump(include=set(StagedPart.model_fields)))
 
 
 def _open_embedder(spec: WorkerSpec) -> Embedder:
@@ -164,20 +154,6 @@ def _open_embedder(spec: WorkerSpec) -> Embedder:
         name=spec.model,
         dimension=spec.dimension,
     )
-
-
-def _read_shard(folder: Path, name: str, sha256: str, rows: int, dimension: int) -> Vectors:
-    """A shard file a worker wrote, checked against the SHA-256 it reported."""
-    path = folder / name
-    if Path(name).name != name or not path.is_file() or sha256_file(path) != sha256:
-        raise ClusterError(
-            f"shard file {path} is missing or does not match what its worker wrote: build again",
-            path=str(path),
-        )
-    array: Vectors = np.load(path, allow_pickle=False)
-    if array.dtype != np.float32 or array.shape != (rows, dimension):
-        raise ClusterError(f"shard file {path} holds {array.shape}: build again", path=str(path))
-    return array
 
 
 def _spec(
@@ -251,13 +227,17 @@ def build_on_ray(
             shards = staging / "shards"
             shards.mkdir()
             spec = _spec(settings, encoders.query, dimension, shards.resolve())
-            passages, embedded, terms = _fan_out(ray, plan.changes.fresh, spec, workers, progress)
+            fresh = _fan_out(ray, plan.changes.fresh, spec, workers, progress)
+            passages = fresh.passages
             if passages.too_slow:
                 plan = plan.without(passages.too_slow, settings.sources_dir)
             if plan.up_to_date:
                 remove_stale(settings.index_dir)
                 return build_report(settings, plan, None, chunks_embedded=0, started=started)
-            content = assemble(plan.documents, passages.by_source, embedded, plan.previous)
+            content = assemble(plan.documents, passages.by_source, fresh.embedded, plan.previous)
+            parts, part_files = generation_parts(
+                plan.documents, content, fresh.parts, shards, plan.previous
+            )
             layers = text_layer_files(plan.documents, staging, plan.layers)
             manifest = write_new_generation(
                 settings,
@@ -265,8 +245,9 @@ def build_on_ray(
                 content,
                 dimension,
                 encoders.query,
-                layers,
-                _passage_terms(content, terms),
+                {**layers, **part_files},
+                _passage_terms(content, fresh.terms),
+                parts=parts,
             )
         remove_stale(settings.index_dir)
         embedded_count = len(passages.all)
@@ -279,19 +260,32 @@ def build_on_ray(
 FreshTerms = dict[str, list[list[str]]]
 
 
+@dataclass(frozen=True)
+class _Fresh:
+    """What the pool made of the fresh documents, checked by the driver."""
+
+    passages: FreshPassages
+    embedded: EmbeddedPassages
+    """Their vectors, read back from the part files, in `documents`' order."""
+    terms: FreshTerms
+    parts: dict[str, StagedPart]
+    """Each document's part files in the shard folder, by source."""
+
+
 def _fan_out(
     ray: Any,
     documents: list[Document],
     spec: WorkerSpec,
     workers: int | None,
     progress: bool,
-) -> tuple[FreshPassages, EmbeddedPassages, FreshTerms]:
-    """Cut and embed `documents` on the pool; the results in `documents`' order."""
+) -> _Fresh:
+    """Cut and embed `documents` on the pool."""
     if not documents:
         empty = np.zeros((0, spec.dimension), np.float32)
-        return (
+        return _Fresh(
             FreshPassages(by_source={}, too_slow=[]),
             EmbeddedPassages(vectors=empty, sentence_vectors=empty),
+            {},
             {},
         )
     returned = _run_pool(ray, documents, spec, workers, progress)
@@ -306,7 +300,7 @@ def _run_pool(
     context.enable_progress_bars = progress
     size = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
     size = min(size, len(documents))
-    rows = [{"document": d.model_dump_json(), "row": i} for i, d in enumerate(documents)]
+    rows = [{"document": d.model_dump_json()} for d in documents]
     dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
         _Worker,
         batch_size=1,
@@ -326,15 +320,14 @@ def _run_pool(
     return {r.source: r for r in found}
 
 
-def _collect(
-    documents: list[Document], returned: dict[str, _Returned], spec: WorkerSpec
-) -> tuple[FreshPassages, EmbeddedPassages, FreshTerms]:
-    """The passages, the vectors read back from their shard files, and the terms."""
+def _collect(documents: list[Document], returned: dict[str, _Returned], spec: WorkerSpec) -> _Fresh:
+    """The passages, the vectors read back from their part files, the terms."""
     folder = Path(spec.shard_folder)
     empty = np.zeros((0, spec.dimension), np.float32)
     by_source: dict[str, list[Chunk]] = {}
     too_slow: list[SkippedSource] = []
     terms: FreshTerms = {}
+    parts: dict[str, StagedPart] = {}
     vectors: list[Vectors] = [empty]
     sentences: list[Vectors] = [empty]
     for document in documents:
@@ -353,18 +346,19 @@ def _collect(
                 f"{len(terms[document.source])} term lists for {document.source}: build again"
             )
         count = sum(len(c.sentences) for c in chunks)
-        vectors.append(
-            _read_shard(folder, row.vectors, row.vectors_sha256, len(chunks), spec.dimension)
-        )
-        sentences.append(
-            _read_shard(folder, row.sentences, row.sentences_sha256, count, spec.dimension)
-        )
-    return (
+        shape = (len(chunks), spec.dimension)
+        vectors.append(read_shard(folder, row.vectors, row.vectors_sha256, shape, np.float32))
+        shape = (count, spec.dimension)
+        sentences.append(read_shard(folder, row.sentences, row.sentences_sha256, shape, np.float16))
+        parts[document.source] = row.part()
+    return _Fresh(
         FreshPassages(by_source=by_source, too_slow=too_slow),
         EmbeddedPassages(
-            vectors=np.concatenate(vectors), sentence_vectors=np.concatenate(sentences)
+            vectors=np.concatenate(vectors),
+            sentence_vectors=np.concatenate(sentences).astype(np.float32),
         ),
         terms,
+        parts,
     )
 
 

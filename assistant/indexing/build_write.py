@@ -12,7 +12,15 @@ from pydantic import BaseModel, ConfigDict
 
 from .._arrays import Vectors
 from .._settings import Settings
-from .._types import FORMAT_VERSION, Chunk, Document, DocumentRecord, Manifest
+from .._types import (
+    FORMAT_VERSION,
+    PARTED_FORMAT_VERSION,
+    Chunk,
+    Document,
+    DocumentRecord,
+    Manifest,
+    VectorPart,
+)
 from .build_embed import EmbeddedPassages
 from .generations import Generation, write_generation
 from .query_encoder import PreparedEncoder
@@ -181,6 +189,8 @@ def write_new_generation(
     query: PreparedEncoder,
     extra_files: StagedFiles,
     passage_terms: tuple[Sequence[list[str]], Sequence[list[str]]] | None = None,
+    *,
+    parts: Sequence[VectorPart] = (),
 ) -> Manifest:
     """Build the vector index and manifest of `content` and write it as the live
     generation `generation` of `settings.index_dir`.
@@ -194,6 +204,8 @@ def write_new_generation(
         extra_files: Further files to link in (the text layers).
         passage_terms: Each passage's BM25 terms alone and in context, when
             already cut (see `lexical_terms`); else cut while writing.
+        parts: The vector parts, whose files are among `extra_files` (a cluster
+            build's); none: the vectors are written as one part.
 
     Returns:
         The manifest written (its `files` still empty: `write_generation` fills in
@@ -207,7 +219,7 @@ def write_new_generation(
     index_type = choose_index_type(count)
     index = VectorIndex.build(vectors, index_type)
     manifest = Manifest(
-        format_version=FORMAT_VERSION,
+        format_version=PARTED_FORMAT_VERSION if parts else FORMAT_VERSION,
         generation=generation,
         built_at=dt.datetime.now(dt.UTC),
         model=settings.model,
@@ -220,6 +232,7 @@ def write_new_generation(
         index_parameters=index.parameters,
         query_encoder=query.record,
         query_encoder_refused=query.refused,
+        parts=list(parts),
     )
     write_generation(
         settings.index_dir,

@@ -7,6 +7,8 @@
         query-encoder.onnx  query-encoder.onnx.data  tokenizer.json   (torch-free queries)
         text/<sha256>.txt  text/<sha256>.chars.json   (text layers of PDF, HTML, .docx)
         lexical/{context,plain}.*.npy|json          (BM25, memory-mapped by readers)
+        parts/<key>.{vectors,sentences}.npy         (cluster builds: one part per document,
+                                                     instead of vectors.npy and sentences.npy)
       .build.lock                   flock held by the running build
 
 A build writes a new generation in a hidden temp folder, fsyncs it, renames it
@@ -53,13 +55,16 @@ from .._files import fsync_dir, sha256_file, write_atomic, write_durable
 from .._types import (
     FORMAT_VERSION,
     LEXICAL_FOLDER,
+    PARTED_FORMAT_VERSION,
     Chunk,
     DocumentRecord,
     Manifest,
     Pointer,
+    VectorPart,
     document_context,
 )
 from .lexical import LEXICAL_PARTS, LexicalIndex, content_terms
+from .parts import PartedRows, check_part_bounds
 from .passages import Passages, check_rows, encode_passages, map_text
 from .vectors import VectorIndex
 
@@ -150,8 +155,9 @@ class Generation:
     """Passage `i` is row `i` of the vectors; parsed when first read (see `Passages`)."""
     index_file: VectorIndexFile
     vectors: npt.NDArray[np.float32] | None
-    sentence_vectors: npt.NDArray[np.float16]
-    """One row per sentence of every chunk, in chunk order (memory-mapped)."""
+    sentence_vectors: PartedRows
+    """One float16 row per sentence of every chunk, in chunk order (memory-mapped,
+    part by part)."""
     sentence_rows: npt.NDArray[np.int64]
     """Row of each chunk's first sentence in `sentence_vectors`."""
     pointer: str = ""
@@ -184,8 +190,8 @@ class MappedGeneration:
 
     path: Path
     manifest: Manifest
-    vectors: npt.NDArray[np.float32]
-    """`(chunk_count, dimension)`, memory-mapped."""
+    vectors: PartedRows
+    """`(chunk_count, dimension)` float32, memory-mapped part by part."""
     has_lexical: bool
 
 
@@ -206,8 +212,7 @@ def map_generation(index_dir: Path, name: str) -> MappedGeneration:
     folder = index_dir / GENERATIONS / name
     try:
         manifest = _parse_manifest(index_dir, folder)
-        shape = (manifest.chunk_count, manifest.dimension)
-        vectors = _map_checked(folder / VECTORS, manifest, np.dtype(np.float32), shape)
+        vectors = _map_vectors(folder, manifest)
         return MappedGeneration(folder, manifest, vectors, _check_lexical(folder, manifest))
     except OSError as exc:
         raise IndexCorruptError(
@@ -378,18 +383,24 @@ def _parse_manifest(index_dir: Path, folder: Path) -> Manifest:
         version = json.loads(raw_manifest).get("format_version")
     except (ValueError, AttributeError):
         raise IndexCorruptError(f"{folder / MANIFEST} is not valid JSON: {REBUILD_HINT}") from None
-    if version != FORMAT_VERSION:
+    if version not in (FORMAT_VERSION, PARTED_FORMAT_VERSION):
         raise IndexMismatchError(
-            f"index format {version} in {index_dir}, this version reads {FORMAT_VERSION}: "
-            f"{REBUILD_HINT}"
+            f"index format {version} in {index_dir}, this version reads {FORMAT_VERSION} "
+            f"and {PARTED_FORMAT_VERSION}: {REBUILD_HINT}"
         )
     try:
-        return Manifest.model_validate_json(raw_manifest)
+        manifest = Manifest.model_validate_json(raw_manifest)
     except ValidationError as exc:
         reason = exc.errors()[0]["msg"]
         raise IndexCorruptError(
             f"{folder / MANIFEST} is invalid ({reason}): {REBUILD_HINT}"
         ) from None
+    if bool(manifest.parts) != (version == PARTED_FORMAT_VERSION):
+        raise IndexCorruptError(
+            f"{folder / MANIFEST} lists vector parts only in format {PARTED_FORMAT_VERSION}: "
+            f"{REBUILD_HINT}"
+        )
+    return manifest
 
 
 @dataclass(frozen=True)
@@ -477,12 +488,8 @@ def _load_files(index_dir: Path, name: str, reading: _Reading) -> Generation:
     manifest = _parse_manifest(index_dir, folder)
     chunks, sentence_rows, sentence_count = _passages(folder, manifest)
     index = VectorIndexFile(folder, manifest, now=reading.index_now)
-    vectors = (
-        _parse_vectors(_read_verified(folder, VECTORS, manifest), manifest, folder)
-        if reading.with_vectors
-        else None
-    )
-    sentence_vectors = _map_sentences(folder, manifest, sentence_count)
+    vectors = _read_vectors(folder, manifest) if reading.with_vectors else None
+    sentence_vectors = _map_sentences(folder, manifest, sentence_rows, sentence_count)
     has_lexical = _check_lexical(folder, manifest)
     return Generation(
         folder,
@@ -509,7 +516,7 @@ def _passages(
         rows = np.cumsum([0] + [len(c.sentences) for c in chunks], dtype=np.int64)
         return chunks, rows[:-1], int(rows[-1])
     shape = (manifest.chunk_count + 1, 2)
-    rows = _map_checked(folder / CHUNK_ROWS, manifest, np.dtype(np.int64), shape)
+    rows = _map_checked(folder, CHUNK_ROWS, manifest, np.dtype(np.int64), shape)
     _check_file(folder, CHUNKS, manifest)
     text = map_text(folder / CHUNKS)
     sentence_count = int(rows[-1, 1])
@@ -540,19 +547,62 @@ def _check_lexical(folder: Path, manifest: Manifest) -> bool:
     return True
 
 
-def _map_sentences(folder: Path, manifest: Manifest, count: int) -> npt.NDArray[np.float16]:
+def _read_vectors(folder: Path, manifest: Manifest) -> npt.NDArray[np.float32]:
+    """Every passage vector, in memory (the builder reuses unchanged documents')."""
+    if manifest.parts:
+        return np.array(_map_vectors(folder, manifest).to_array(), dtype=np.float32)
+    return _parse_vectors(_read_verified(folder, VECTORS, manifest), manifest, folder)
+
+
+def _map_vectors(folder: Path, manifest: Manifest) -> PartedRows:
+    """The passage vectors, each part checked in blocks and memory-mapped."""
+    dimension, float32 = manifest.dimension, np.dtype(np.float32)
+    if not manifest.parts:
+        whole = (manifest.chunk_count, dimension)
+        return PartedRows([_map_checked(folder, VECTORS, manifest, float32, whole)], dimension)
+    if sum(part.rows for part in manifest.parts) != manifest.chunk_count:
+        raise IndexCorruptError(
+            f"the vector parts of {folder} do not hold its {manifest.chunk_count} passages: "
+            f"{REBUILD_HINT}"
+        )
+    return PartedRows(
+        [_map_part(folder, manifest, part.vectors, float32, part.rows) for part in manifest.parts],
+        dimension,
+    )
+
+
+def _map_sentences(
+    folder: Path, manifest: Manifest, sentence_rows: npt.NDArray[np.int64], count: int
+) -> PartedRows:
     """The sentence vectors, checked in blocks and memory-mapped: a large corpus's
     are several times its passage vectors, and a query reads a few rows."""
-    shape = (count, manifest.dimension)
-    return _map_checked(folder / SENTENCES, manifest, np.dtype(np.float16), shape)
+    dimension, float16 = manifest.dimension, np.dtype(np.float16)
+    if not manifest.parts:
+        whole = (count, dimension)
+        return PartedRows([_map_checked(folder, SENTENCES, manifest, float16, whole)], dimension)
+    check_part_bounds(manifest.parts, sentence_rows, count, folder)
+    return PartedRows(
+        [
+            _map_part(folder, manifest, part.sentences, float16, part.sentence_rows)
+            for part in manifest.parts
+        ],
+        dimension,
+    )
+
+
+def _map_part(
+    folder: Path, manifest: Manifest, name: str, dtype: np.dtype[Any], rows: int
+) -> npt.NDArray[Any]:
+    return _map_checked(folder, name, manifest, dtype, (rows, manifest.dimension))
 
 
 def _map_checked(
-    path: Path, manifest: Manifest, dtype: np.dtype[Any], shape: tuple[int, int]
+    folder: Path, name: str, manifest: Manifest, dtype: np.dtype[Any], shape: tuple[int, int]
 ) -> npt.NDArray[Any]:
     """A `.npy` file checked against its manifest checksum (hashed in blocks), then
     memory-mapped; its dtype and shape must be the manifest's."""
-    _check_file(path.parent, path.name, manifest)
+    _check_file(folder, name, manifest)
+    path = folder / name
     try:
         array: npt.NDArray[Any] = np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as exc:
@@ -600,6 +650,9 @@ def write_generation(
     `extra_files` (name → an existing file and its SHA-256, e.g. the ONNX query
     encoder) are hard-linked in (copied and checked across file systems):
     generations never change, so a file shared with the previous one is safe.
+    When the manifest lists vector `parts`, their files come from `extra_files`
+    and `vectors` / `sentence_vectors` are not written (see
+    `assistant.indexing.parts`).
     The BM25 indexes are built here from the passages' terms, so that no reader
     has to: `passage_terms` when the caller already cut them (see
     `lexical_terms`), else cut from `chunks`.
@@ -660,10 +713,8 @@ def _write_generation(
     payload = {
         CHUNKS: passage_text,
         CHUNK_ROWS: _npy(passage_rows),
-        VECTORS: _npy(np.ascontiguousarray(vectors, dtype=np.float32)),
         FAISS: index.to_bytes(),
-        # Half precision: they only choose which sentence to highlight.
-        SENTENCES: _npy(np.ascontiguousarray(sentence_vectors, dtype=np.float16)),
+        **_vector_payload(manifest.parts, vectors, sentence_vectors, extra_files or {}),
         **lexical,
     }
     files = {name: _sha256(data) for name, data in payload.items()}
@@ -697,6 +748,26 @@ def _write_generation(
         index_dir / POINTER, Pointer(generation=manifest.generation).model_dump_json().encode()
     )
     return final
+
+
+def _vector_payload(
+    parts: Sequence[VectorPart],
+    vectors: npt.NDArray[np.float32],
+    sentence_vectors: npt.NDArray[np.floating],
+    linked: Mapping[str, tuple[Path, str]],
+) -> dict[str, bytes]:
+    """`vectors.npy` and `sentences.npy`, or nothing when the vectors are parts
+    (which must all be among the linked files)."""
+    if parts:
+        missing = {n for p in parts for n in (p.vectors, p.sentences)} - set(linked)
+        if missing:
+            raise ValueError(f"vector part files not staged: {sorted(missing)[:3]}")
+        return {}
+    return {
+        VECTORS: _npy(np.ascontiguousarray(vectors, dtype=np.float32)),
+        # Half precision: they only choose which sentence to highlight.
+        SENTENCES: _npy(np.ascontiguousarray(sentence_vectors, dtype=np.float16)),
+    }
 
 
 def _npy(array: npt.NDArray[np.generic]) -> bytes:

@@ -26,7 +26,7 @@ from assistant import build_index, retrieve
 from assistant._settings import DEFAULT_MODEL, Settings
 from assistant.embedding.onnx_export import OnnxExport
 from assistant.embedding.transformer import load_embedder
-from assistant.indexing.generations import read_generation
+from assistant.indexing.generations import read_generation, read_named_generation
 
 from ..conftest import BRIEF_QUESTION_TEXTS, DATA, SOURCES, ReusedExport
 from .netns import ray_processes
@@ -71,14 +71,35 @@ def _compare(local: Path, cluster: Path) -> dict[str, Any]:
         "temp_left": [p.name for p in b.path.parent.iterdir() if p.name.startswith(".tmp-")],
         "min_cosine": float((a.vectors * b.vectors).sum(axis=1).min()) if same_shape else -1.0,
         "min_sentence_cosine": float(
-            (a.sentence_vectors.astype(np.float32) * b.sentence_vectors.astype(np.float32))
+            (
+                a.sentence_vectors.to_array().astype(np.float32)
+                * b.sentence_vectors.to_array().astype(np.float32)
+            )
             .sum(axis=1)
             .min()
         )
         if a.sentence_vectors.shape == b.sentence_vectors.shape
         else -1.0,
         "generation": b.manifest.generation,
+        # The cluster's generation is made of the workers' parts, one per document.
+        "format_version": b.manifest.format_version,
+        "part_sources": [part.sources for part in b.manifest.parts],
+        "document_order": list(b.manifest.documents),
+        "single_vector_files": sorted({"vectors.npy", "sentences.npy"} & set(b.manifest.files)),
     }
+
+
+def _linked_parts(index_dir: Path, before: str, after: str) -> dict[str, int]:
+    """How many of generation `after`'s part files are `before`'s files, linked."""
+    old, new = (read_named_generation(index_dir, name) for name in (before, after))
+    names = [name for part in new.manifest.parts for name in (part.vectors, part.sentences)]
+    same = [
+        name
+        for name in names
+        if (old.path / name).exists()
+        and (old.path / name).stat().st_ino == (new.path / name).stat().st_ino
+    ]
+    return {"files": len(names), "linked": len(same)}
 
 
 def _lexical_files(files: dict[str, str]) -> dict[str, str]:
@@ -133,8 +154,10 @@ def _sharded(address: str, index_dir: Path, sources: Path, questions: list[str])
         # A new generation: a complete new set of shard actors is swapped in.
         with (sources / "typhoon-relief.txt").open("a", encoding="utf-8") as handle:
             handle.write("\nThe relief convoy reached Ishigaki on the third day.\n")
+        before = read_generation(index_dir).manifest.generation
         report = build_on_ray(address, sources, index_dir, workers=2)
         out["swap_generation"] = report.generation
+        out["swap_parts"] = _linked_parts(index_dir, before, report.generation)
         question = "When did the relief convoy reach Ishigaki?"
         out["swap_local"] = _results([search(question, 5, settings)])
         out["swap_sharded"] = _results([sharded.search(question, 5, settings)])

@@ -11,16 +11,11 @@ import pytest
 
 from assistant._errors import ClusterError
 from assistant._settings import Settings
-from assistant.cluster.build import (
-    WorkerSpec,
-    _collect,
-    _read_shard,
-    _Returned,
-    _Worker,
-    _write_shard,
-)
+from assistant.cluster.build import WorkerSpec, _collect, _Returned, _Worker
+from assistant.cluster.parts import read_shard, write_shard
 from assistant.indexing.generations import read_generation
 from assistant.indexing.lexical import content_terms
+from assistant.indexing.parts import part_files
 from assistant.ingest.sources import load_documents
 
 from ..conftest import SOURCES
@@ -30,18 +25,21 @@ DIMENSION = 4
 
 def test_a_shard_file_reads_back_and_a_changed_one_is_refused(tmp_path: Path) -> None:
     rows = np.arange(3 * DIMENSION, dtype=np.float32).reshape(3, DIMENSION)
-    name, sha256 = _write_shard(tmp_path, "part-000000.vectors.npy", rows)
+    name, sha256 = write_shard(tmp_path, "a.vectors.npy", rows)
     assert [p.name for p in tmp_path.iterdir()] == [name]  # no temp file left
-    assert np.array_equal(_read_shard(tmp_path, name, sha256, 3, DIMENSION), rows)
+    shape = (3, DIMENSION)
+    assert np.array_equal(read_shard(tmp_path, name, sha256, shape, np.float32), rows)
     with pytest.raises(ClusterError, match="holds"):
-        _read_shard(tmp_path, name, sha256, 2, DIMENSION)
+        read_shard(tmp_path, name, sha256, (2, DIMENSION), np.float32)
+    with pytest.raises(ClusterError, match="holds"):
+        read_shard(tmp_path, name, sha256, shape, np.float16)
     with pytest.raises(ClusterError, match="does not match what its worker wrote"):
-        _read_shard(tmp_path, "../" + name, sha256, 3, DIMENSION)
+        read_shard(tmp_path, "../" + name, sha256, shape, np.float32)
     data = bytearray((tmp_path / name).read_bytes())
     data[-1] ^= 0xFF
     (tmp_path / name).write_bytes(bytes(data))
     with pytest.raises(ClusterError, match="does not match what its worker wrote"):
-        _read_shard(tmp_path, name, sha256, 3, DIMENSION)
+        read_shard(tmp_path, name, sha256, shape, np.float32)
 
 
 def test_a_worker_returns_what_a_local_build_indexes(brief_index: Path, tmp_path: Path) -> None:
@@ -60,25 +58,25 @@ def test_a_worker_returns_what_a_local_build_indexes(brief_index: Path, tmp_path
         shard_folder=str(tmp_path),
     )
     documents, _ = load_documents(SOURCES)
-    batch = {
-        "document": np.array([d.model_dump_json() for d in documents], dtype=object),
-        "row": np.arange(len(documents)),
-    }
+    batch = {"document": np.array([d.model_dump_json() for d in documents], dtype=object)}
     out = _Worker(spec.model_dump_json())(batch)
     returned = {
         source: _Returned(**{key: out[key][i] for key in out})
         for i, source in enumerate(out["source"])
     }
-    passages, embedded, terms = _collect(documents, returned, spec)
+    fresh = _collect(documents, returned, spec)
 
     chunks = list(generation.chunks)
-    assert [c for d in documents for c in passages.by_source[d.source]] == chunks
-    assert [t for d in documents for t in terms[d.source]] == [
+    assert [c for d in documents for c in fresh.passages.by_source[d.source]] == chunks
+    assert [t for d in documents for t in fresh.terms[d.source]] == [
         content_terms(c.text) for c in chunks
     ]
-    cosines = (embedded.vectors * generation.vectors).sum(axis=1)
+    cosines = (fresh.embedded.vectors * generation.vectors).sum(axis=1)
     assert float(cosines.min()) >= 0.9999
-    assert embedded.sentence_vectors.shape == generation.sentence_vectors.shape
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "part-000000.sentences.npy", "part-000000.vectors.npy",
-    ]  # fmt: skip
+    assert fresh.embedded.sentence_vectors.shape == generation.sentence_vectors.shape
+    # each document's part: named by its path and content, float16 sentences
+    named = {d.source: part_files(d.source, d.sha256) for d in documents}
+    assert {s: (p.vectors, p.sentences) for s, p in fresh.parts.items()} == named
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == sorted(name for pair in named.values() for name in pair)
+    assert np.load(tmp_path / named[documents[0].source][1]).dtype == np.float16

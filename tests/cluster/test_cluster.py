@@ -70,6 +70,18 @@ def test_a_cluster_build_gives_the_local_build(seen: dict[str, Any]) -> None:
     assert seen["citations_cluster"] == seen["citations_local"]
 
 
+def test_a_cluster_generation_is_made_of_the_workers_parts(seen: dict[str, Any]) -> None:
+    build = seen["build"]
+    assert build["format_version"] == 4
+    # one part per document, in row order; no single vectors.npy / sentences.npy
+    assert build["part_sources"] == [[source] for source in build["document_order"]]
+    assert build["single_vector_files"] == []
+    # the next build links every unchanged document's part, and writes one
+    parts = seen["shards"]["swap_parts"]
+    assert parts["files"] == 2 * len(build["document_order"])
+    assert parts["linked"] == parts["files"] - 2
+
+
 def test_a_worker_killed_during_a_build_is_retried(seen: dict[str, Any]) -> None:
     kill = seen["kill"]
     assert len(kill["killed"]) == 1

@@ -60,8 +60,8 @@ def test_default_build_embeds_with_the_graph_and_matches_torch(
     total = sum(len(c.sentences) for c in ours.chunks)
     assert ours.sentence_vectors.shape == (total, 384)
     assert ours.sentence_rows[1] == len(ours.chunks[0].sentences)
-    a = ours.sentence_vectors.astype(np.float32)
-    b = torch_built.sentence_vectors.astype(np.float32)
+    a = ours.sentence_vectors.to_array().astype(np.float32)
+    b = torch_built.sentence_vectors.to_array().astype(np.float32)
     np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=2e-3)
     assert float((a * b).sum(axis=1).min()) >= 0.999
 

@@ -63,7 +63,7 @@ def test_assemble_reuses_unchanged_rows_bit_for_bit(tmp_path: Path) -> None:
     np.testing.assert_array_equal(content.vectors[1:], plan.previous.vectors)
     assert content.sentence_vectors.shape == (5, DIMENSION)
     np.testing.assert_array_equal(
-        content.sentence_vectors[1:], plan.previous.sentence_vectors.astype(np.float32)
+        content.sentence_vectors[1:], plan.previous.sentence_vectors.to_array().astype(np.float32)
     )
     assert content.records["train.txt"] == plan.previous.manifest.documents["train.txt"]
     # the reused passages are the previous ones, only their ids moved

@@ -1,0 +1,191 @@
+"""A cluster build's vector parts: one per document, written by the worker that
+embedded it (or, for an unchanged document, linked from the previous generation),
+then listed in the new generation's manifest (see `assistant.indexing.parts`).
+
+No Ray here: the pool actor and the driver of `assistant.cluster.build` call
+these, and tests call them in-process.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict
+
+from .._errors import ClusterError
+from .._files import sha256_file
+from .._types import PARTS_FOLDER, Chunk, Document, VectorPart
+from ..indexing.build_write import GenerationContent
+from ..indexing.generations import Generation
+from ..indexing.parts import part_files
+from ..indexing.text_layers import StagedFiles
+
+__all__ = ["StagedPart", "generation_parts", "read_shard", "write_part", "write_shard"]
+
+
+class StagedPart(BaseModel):
+    """One document's part, written into the build's shard folder."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    vectors: str
+    vectors_sha256: str
+    sentences: str
+    sentences_sha256: str
+
+
+def write_shard(folder: Path, name: str, array: npt.NDArray[np.floating]) -> tuple[str, str]:
+    """Write one shard file under a temp name, then rename it: a retried task
+    replaces a dead one's file whole. Returns its name and SHA-256."""
+    temp = folder / f".{name}.{uuid.uuid4().hex}.tmp"
+    with open(temp, "wb") as handle:
+        np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
+    os.replace(temp, folder / name)
+    return name, sha256_file(folder / name)
+
+
+def write_part(
+    folder: Path,
+    document: Document,
+    vectors: npt.NDArray[np.floating],
+    sentence_vectors: npt.NDArray[np.floating],
+) -> StagedPart:
+    """Write a document's passage vectors (float32) and sentence vectors (float16,
+    as a generation stores them) as its part's two files.
+
+    Args:
+        folder: The build's shard folder.
+        document: The document (its path and hash name the files).
+        vectors: Its passages' vectors.
+        sentence_vectors: Its passages' sentences' vectors.
+
+    Returns:
+        The files' names and SHA-256s.
+    """
+    vectors_name, sentences_name = part_files(document.source, document.sha256)
+    written = write_shard(folder, vectors_name, vectors.astype(np.float32, copy=False))
+    sentences = write_shard(folder, sentences_name, sentence_vectors.astype(np.float16))
+    return StagedPart(
+        vectors=written[0],
+        vectors_sha256=written[1],
+        sentences=sentences[0],
+        sentences_sha256=sentences[1],
+    )
+
+
+def read_shard(
+    folder: Path, name: str, sha256: str, shape: tuple[int, int], dtype: type[np.floating]
+) -> npt.NDArray[np.floating]:
+    """A shard file a worker wrote, checked against the SHA-256 it reported.
+
+    Raises:
+        ClusterError: The file is missing, changed, or of another shape or type.
+    """
+    path = folder / name
+    if Path(name).name != name or not path.is_file() or sha256_file(path) != sha256:
+        raise ClusterError(
+            f"shard file {path} is missing or does not match what its worker wrote: build again",
+            path=str(path),
+        )
+    array: npt.NDArray[np.floating] = np.load(path, allow_pickle=False)
+    if array.dtype != dtype or array.shape != shape:
+        raise ClusterError(f"shard file {path} holds {array.shape}: build again", path=str(path))
+    return array
+
+
+def generation_parts(
+    documents: Sequence[Document],
+    content: GenerationContent,
+    fresh: dict[str, StagedPart],
+    staging: Path,
+    previous: Generation | None,
+) -> tuple[list[VectorPart], StagedFiles]:
+    """The new generation's parts, one per document with passages, in row order,
+    and the files to link into it: a fresh document's as its worker wrote them;
+    an unchanged document's from the previous generation when it was a part
+    there already, else written here from its rows.
+
+    Args:
+        documents: The new generation's documents, in source order.
+        content: The assembled passages and vectors (`assemble`).
+        fresh: The parts the workers wrote, by source.
+        staging: The build's shard folder.
+        previous: The generation unchanged documents come from.
+
+    Returns:
+        (the manifest's parts, generation file name → (file, SHA-256)).
+    """
+    kept = _previous_parts(previous)
+    parts: list[VectorPart] = []
+    files: StagedFiles = {}
+    row = sentence = 0
+    for document, own in zip(documents, _by_document(documents, content.chunks), strict=True):
+        if not own:
+            continue
+        sentences = sum(len(chunk.sentences) for chunk in own)
+        staged = fresh.get(document.source)
+        before = kept.get(part_files(document.source, document.sha256))
+        if staged is not None:
+            linked = _staged(staging, staged)
+        elif before is not None and (before.rows, before.sentence_rows) == (len(own), sentences):
+            assert previous is not None  # kept is empty without one
+            linked = _linked(previous, before)
+        else:
+            staged = write_part(
+                staging,
+                document,
+                content.vectors[row : row + len(own)],
+                content.sentence_vectors[sentence : sentence + sentences],
+            )
+            linked = _staged(staging, staged)
+        files.update(linked)
+        vectors_name, sentences_name = list(linked)  # the helpers list vectors first
+        parts.append(
+            VectorPart(
+                vectors=vectors_name,
+                sentences=sentences_name,
+                rows=len(own),
+                sentence_rows=sentences,
+                sources=[document.source],
+            )
+        )
+        row, sentence = row + len(own), sentence + sentences
+    return parts, files
+
+
+def _by_document(documents: Sequence[Document], chunks: Sequence[Chunk]) -> list[list[Chunk]]:
+    """Each document's passages (they are contiguous, in document order)."""
+    own: dict[str, list[Chunk]] = {document.source: [] for document in documents}
+    for chunk in chunks:
+        own[chunk.source].append(chunk)
+    return [own[document.source] for document in documents]
+
+
+def _previous_parts(previous: Generation | None) -> dict[tuple[str, str], VectorPart]:
+    """The one-document parts of `previous`, by their plain file names."""
+    if previous is None:
+        return {}
+    prefix = f"{PARTS_FOLDER}/"
+    return {
+        (part.vectors.removeprefix(prefix), part.sentences.removeprefix(prefix)): part
+        for part in previous.manifest.parts
+        if len(part.sources) == 1
+    }
+
+
+def _staged(staging: Path, staged: StagedPart) -> StagedFiles:
+    return {
+        f"{PARTS_FOLDER}/{staged.vectors}": (staging / staged.vectors, staged.vectors_sha256),
+        f"{PARTS_FOLDER}/{staged.sentences}": (staging / staged.sentences, staged.sentences_sha256),
+    }
+
+
+def _linked(previous: Generation, part: VectorPart) -> StagedFiles:
+    """A previous part's files (checked against its manifest when it was loaded)."""
+    files = previous.manifest.files
+    return {name: (previous.path / name, files[name]) for name in (part.vectors, part.sentences)}

@@ -1,0 +1,185 @@
+"""A cluster build's commit step, in this process (no Ray): the new generation is
+made of one vector part per document, an unchanged document's part is linked
+from the previous generation, and the result answers as the local build does."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant import build_index, retrieve
+from assistant._errors import IndexCorruptError
+from assistant._settings import Settings
+from assistant._types import Citation, Document
+from assistant.cluster.parts import generation_parts, write_part
+from assistant.embedding.transformer import Embedder
+from assistant.indexing.build_embed import EmbeddedPassages, prepare
+from assistant.indexing.build_write import assemble, write_new_generation
+from assistant.indexing.generations import (
+    Generation,
+    new_generation_id,
+    read_generation,
+)
+from assistant.ingest.sources import load_documents
+
+from ..conftest import BRIEF, BRIEF_QUESTION_TEXTS, DATA, SOURCES
+
+QUESTIONS = [*BRIEF_QUESTION_TEXTS[:6], "When did the relief convoy reach Okinawa?"]
+
+
+@pytest.fixture
+def sources(tmp_path: Path) -> Path:
+    folder = tmp_path / "sources"
+    folder.mkdir()
+    shutil.copy(SOURCES / BRIEF, folder)
+    for name in ("typhoon-relief.txt", "2023-11-02-quad-foreign-ministers.md"):
+        shutil.copy(DATA / name, folder)
+    return folder
+
+
+def _commit(
+    settings: Settings,
+    previous: Generation,
+    embedder: Embedder,
+    fresh: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+) -> Generation:
+    """What `build_on_ray` does once the workers are done: assemble the documents
+    (every one unchanged, or `fresh` with the vectors a worker wrote), make the
+    parts, write the generation live."""
+    documents, _ = load_documents(settings.sources_dir)
+    staging = settings.index_dir / "staging"
+    staging.mkdir(exist_ok=True)
+    encoders = prepare(embedder, lambda: embedder, staging, previous, 0)
+    staged = {
+        source: write_part(staging, _document(documents, source), vectors, sentences)
+        for source, (vectors, sentences) in (fresh or {}).items()
+    }
+    by_source = {d.source: [c for c in previous.chunks if c.source == d.source] for d in documents}
+    own = [chunk for source in staged for chunk in by_source[source]]
+    embedded = EmbeddedPassages(
+        vectors=np.concatenate([v for v, _ in (fresh or {}).values()] or [_empty()]),
+        sentence_vectors=np.concatenate([s for _, s in (fresh or {}).values()] or [_empty()]),
+    )
+    content = assemble(
+        documents,
+        {source: [c for c in own if c.source == source] for source in staged},
+        embedded,
+        previous,
+    )
+    parts, files = generation_parts(documents, content, staged, staging, previous)
+    write_new_generation(
+        settings,
+        new_generation_id(),
+        content,
+        384,
+        encoders.query,
+        files,
+        parts=parts,
+    )
+    shutil.rmtree(staging)
+    return read_generation(settings.index_dir, with_vectors=True)
+
+
+def _document(documents: list[Document], source: str) -> Document:
+    return next(d for d in documents if d.source == source)
+
+
+def _empty() -> np.ndarray:
+    return np.zeros((0, 384), np.float32)
+
+
+def _answers(settings: Settings) -> list[list[Citation]]:
+    return [retrieve(q, k=5, settings=settings) for q in QUESTIONS]
+
+
+def _same_answers(a: list[list[Citation]], b: list[list[Citation]]) -> bool:
+    def key(c: Citation) -> tuple[object, ...]:
+        return (c.source, c.start, c.end, c.chunk_id, round(c.score, 5), c.highlights)
+
+    return [[key(c) for c in found] for found in a] == [[key(c) for c in found] for found in b]
+
+
+def test_parts_are_written_linked_and_read_as_the_local_generation(
+    sources: Path, tmp_path: Path, embedder: Embedder
+) -> None:
+    settings = Settings(sources_dir=sources, index_dir=tmp_path / "index")
+    build_index(settings=settings, embedder=embedder)
+    local = read_generation(settings.index_dir, with_vectors=True)
+    expected = _answers(settings)
+    assert local.manifest.parts == []
+
+    # 1. From a local generation: every part is written from its rows.
+    parted = _commit(settings, local, embedder)
+    assert parted.manifest.format_version == 4
+    assert [p.sources for p in parted.manifest.parts] == [[s] for s in local.manifest.documents]
+    assert not (parted.path / "vectors.npy").exists()
+    assert not (parted.path / "sentences.npy").exists()
+    assert list(parted.chunks) == list(local.chunks)
+    assert parted.vectors is not None
+    assert local.vectors is not None
+    assert np.array_equal(parted.vectors, local.vectors)
+    assert np.array_equal(parted.sentence_vectors.to_array(), local.sentence_vectors.to_array())
+    assert _same_answers(_answers(settings), expected)
+
+    # 2. One document fresh from a worker, the others linked from the previous parts.
+    brief = [c for c in parted.chunks if c.source == BRIEF]
+    first, last = brief[0].id, brief[-1].id
+    start = int(parted.sentence_rows[first])
+    end = int(parted.sentence_rows[last]) + len(brief[-1].sentences)
+    vectors = parted.vectors[first : last + 1]
+    sentences = parted.sentence_vectors[start:end].astype(np.float32)
+    again = _commit(settings, parted, embedder, fresh={BRIEF: (vectors, sentences)})
+    linked = [
+        name
+        for part in again.manifest.parts
+        for name in (part.vectors, part.sentences)
+        if os.path.samefile(again.path / name, parted.path / name)
+    ]
+    assert len(linked) == 2 * (len(again.manifest.parts) - 1)
+    assert not any(BRIEF in part.sources for part in again.manifest.parts if part.vectors in linked)
+    assert _same_answers(_answers(settings), expected)
+
+
+def test_a_damaged_part_falls_back_to_the_previous_generation(
+    sources: Path, tmp_path: Path, embedder: Embedder
+) -> None:
+    settings = Settings(sources_dir=sources, index_dir=tmp_path / "index")
+    build_index(settings=settings, embedder=embedder)
+    local = read_generation(settings.index_dir, with_vectors=True)
+    parted = _commit(settings, local, embedder)
+    path = parted.path / parted.manifest.parts[1].sentences
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(IndexCorruptError, match="does not match its checksum"):
+        read_generation(settings.index_dir)
+    served = read_generation(settings.index_dir, fallback=True)
+    assert served.manifest.generation == local.manifest.generation
+    assert served.fallback_reason is not None
+    assert path.name in served.fallback_reason
+
+
+def test_parts_that_do_not_tile_the_passages_are_refused(
+    sources: Path, tmp_path: Path, embedder: Embedder
+) -> None:
+    settings = Settings(sources_dir=sources, index_dir=tmp_path / "index")
+    build_index(settings=settings, embedder=embedder)
+    parted = _commit(settings, read_generation(settings.index_dir, with_vectors=True), embedder)
+    manifest = parted.path / "manifest.json"
+    first, second = parted.manifest.parts[:2]
+    forged = parted.manifest.model_copy(
+        update={
+            "parts": [
+                first.model_copy(update={"rows": first.rows + 1}),
+                second.model_copy(update={"rows": second.rows - 1}),
+                *parted.manifest.parts[2:],
+            ]
+        }
+    )
+    manifest.write_text(forged.model_dump_json())
+    with pytest.raises(IndexCorruptError):
+        read_generation(settings.index_dir)
