@@ -14,10 +14,17 @@ is the local query path, so the results are the ones a single index gives.
 - Each query runs against one set of actors, all started on the generation the
   caller's searcher holds; when `CURRENT.json` moves, a complete new set is
   started and swapped in, so no query mixes two generations.
+- The actors are named after the index folder, the generation and their rows,
+  and detached: every process searching the same folder on the cluster (UI
+  replicas on any node) finds and shares the same set instead of starting its
+  own. A set is stopped when the generation two swaps later is served, by
+  whichever process swaps first; `close(stop_shards=True)` stops them all.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import itertools
 import threading
 from collections.abc import Callable
@@ -47,6 +54,31 @@ __all__ = [
 # Dense and lexical pools of one shard: (passage id, score), best first; and the
 # BM25 score of each of the shard's dense candidates.
 _ShardAnswer = tuple[list[tuple[int, float]], list[tuple[int, float]], dict[int, float]]
+
+
+#: The Ray namespace of the shard actors, shared by every process that searches.
+NAMESPACE = "assistant"
+
+
+def shard_name(index_dir: Path, generation: str, first: int, last: int) -> str:
+    """The name under which every process finds the actor serving rows
+    `first`..`last - 1` of `generation` of `index_dir`.
+
+    Args:
+        index_dir: The index folder (resolved: the same folder has one name).
+        generation: The generation's id.
+        first: The shard's first row.
+        last: One past its last row.
+
+    Returns:
+        `assistant-shard-<folder digest>-<generation>-<first>-<last>`.
+    """
+    return f"{_folder_prefix(index_dir)}{generation}-{first}-{last}"
+
+
+def _folder_prefix(index_dir: Path) -> str:
+    digest = hashlib.sha256(str(index_dir.resolve()).encode()).hexdigest()[:12]
+    return f"assistant-shard-{digest}-"
 
 
 def shard_ranges(count: int, shards: int) -> list[tuple[int, int]]:
@@ -182,7 +214,8 @@ class ShardedSearch:
         wait_seconds: float = 60.0,
         max_restarts: int = 3,
     ) -> None:
-        """Join the cluster; actors start on the first query (and on every swap).
+        """Join the cluster; actors are found or started on the first query (and on
+        every swap).
 
         Args:
             address: The Ray cluster (`auto` or `HOST:PORT`).
@@ -204,10 +237,12 @@ class ShardedSearch:
             max_restarts=max_restarts,
             max_task_retries=-1,
             scheduling_strategy="SPREAD",
+            lifetime="detached",
+            namespace=NAMESPACE,
         )(ShardServer)
         self._lock = threading.Lock()
         self._serving: tuple[str, list[Any]] | None = None
-        self._retired: tuple[str, list[Any]] | None = None
+        self._previous: str | None = None
 
     def search(self, question: str, k: int, settings: Settings) -> SearchResult:
         """`assistant.search.pipeline.search`, its candidates from the shards.
@@ -220,8 +255,9 @@ class ShardedSearch:
         return search(question, k, settings, candidates=self.candidates)
 
     def actors(self, generation: str, count: int) -> list[Any]:
-        """The shard actors of `generation` (`count` passages), started and waited
-        for if needed; a new set replaces the previous one once all of it is ready.
+        """The shard actors of `generation` (`count` passages), found by name or
+        started, and waited for; a new set replaces the previous one once all of
+        it is ready.
 
         Raises:
             ClusterError: The actors did not come up within `wait_seconds`.
@@ -229,19 +265,35 @@ class ShardedSearch:
         with self._lock:
             if self._serving is not None and self._serving[0] == generation:
                 return self._serving[1]
-            ranges = shard_ranges(count, self.shards)
             actors = [
-                self._actor.remote(str(self.index_dir), generation, first, last)
-                for first, last in ranges
+                self._actor.options(
+                    name=shard_name(self.index_dir, generation, first, last), get_if_exists=True
+                ).remote(str(self.index_dir), generation, first, last)
+                for first, last in shard_ranges(count, self.shards)
             ]
             self._get([a.ping.remote() for a in actors], f"starting generation {generation}")
-            # The replaced set keeps answering the queries already under way; the
-            # set before it, replaced a whole swap ago, is stopped now.
-            retired, self._retired = self._retired, self._serving
+            if self._serving is not None:
+                self._previous = self._serving[0]
             self._serving = (generation, actors)
-        for actor in retired[1] if retired else []:
-            self._ray.kill(actor)
+            keep = {generation, self._previous}
+        # The replaced set keeps answering the queries already under way (here and
+        # in other processes); sets older than it are stopped now.
+        self._stop(lambda name: not any(name.startswith(f"{self._prefix}{g}-") for g in keep))
         return actors
+
+    @property
+    def _prefix(self) -> str:
+        return _folder_prefix(self.index_dir)
+
+    def _stop(self, which: Callable[[str], bool]) -> None:
+        """Kill this folder's shard actors whose names `which` picks."""
+        for entry in self._ray.util.list_named_actors(all_namespaces=True):
+            name = entry["name"]
+            if entry["namespace"] != NAMESPACE or not name.startswith(self._prefix):
+                continue
+            if which(name):
+                with contextlib.suppress(ValueError):  # stopped meanwhile by another process
+                    self._ray.kill(self._ray.get_actor(name, namespace=NAMESPACE))
 
     def _get(self, refs: list[Any], what: str) -> list[Any]:
         try:
@@ -278,14 +330,18 @@ class ShardedSearch:
 
         return merged_candidates(ask, searcher, text, query, k, options)
 
-    def close(self) -> None:
-        """Stop the shard actors (the cluster itself keeps running)."""
+    def close(self, *, stop_shards: bool = False) -> None:
+        """Let go of the shard actors; they keep serving other processes.
+
+        Args:
+            stop_shards: Stop every shard actor of this index folder, for every
+                process (the cluster itself keeps running).
+        """
         with self._lock:
-            sets = [s for s in (self._serving, self._retired) if s is not None]
-            self._serving = self._retired = None
-        for _, actors in sets:
-            for actor in actors:
-                self._ray.kill(actor)
+            self._serving = None
+            self._previous = None
+        if stop_shards:
+            self._stop(lambda name: True)
 
 
 _registry_lock = threading.Lock()

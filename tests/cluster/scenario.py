@@ -145,6 +145,9 @@ def _sharded(address: str, index_dir: Path, sources: Path, questions: list[str])
         out["local"] = _results([search(q, 5, settings) for q in questions])
         out["sharded"] = _results([sharded.search(q, 5, settings) for q in questions])
         out["shard_pids"] = ray_processes("ray::ShardServer")
+        # A second serving process finds the same actors and starts none.
+        out["replica"] = _replica(address, index_dir, questions[:3])
+        out["shard_pids_after_replica"] = ray_processes("ray::ShardServer")
         # A shard actor killed: Ray restarts it; the next query waits for it.
         victim = out["shard_pids"][0]
         os.kill(victim, signal.SIGKILL)
@@ -162,12 +165,23 @@ def _sharded(address: str, index_dir: Path, sources: Path, questions: list[str])
         out["swap_local"] = _results([search(question, 5, settings)])
         out["swap_sharded"] = _results([sharded.search(question, 5, settings)])
     finally:
-        sharded.close()
+        sharded.close(stop_shards=True)
     # The way a program or the UI reaches the shards: settings with the address.
     through = Settings(index_dir=index_dir, ray_address=address, ray_shards=2)
     out["via_settings"] = _results([search(q, 5, through) for q in questions[:3]])
     out["via_settings_local"] = _results([search(q, 5, settings) for q in questions[:3]])
     return out
+
+
+def _replica(address: str, index_dir: Path, questions: list[str]) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.cluster.replica", address, str(index_dir), *questions],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        return {"error": done.stderr[-2000:]}
+    found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return found
 
 
 def _command_line(address: str, sources: Path, index_dir: Path) -> dict[str, Any]:

@@ -118,6 +118,16 @@ def _first_difference(found: Any, expected: Any, where: str = "") -> str:
     return f"{where}: {found!r} != {expected!r}"[:2000]
 
 
+def test_a_second_serving_process_shares_the_shard_actors(seen: dict[str, Any]) -> None:
+    shards = seen["shards"]
+    replica = shards["replica"]
+    assert "error" not in replica, replica.get("error")
+    assert replica["results"] == shards["local"][:3]
+    # it found the running set by name: no actor started, none stopped
+    assert sorted(replica["pids"]) == sorted(shards["shard_pids"])
+    assert sorted(shards["shard_pids_after_replica"]) == sorted(shards["shard_pids"])
+
+
 def test_a_killed_shard_is_restarted_and_the_query_waits_for_it(seen: dict[str, Any]) -> None:
     shards = seen["shards"]
     assert shards["killed_shard"] not in shards["shard_pids_after"]
