@@ -1,25 +1,30 @@
-"""`build_on_ray()`: the build with chunking and embedding fanned out over a Ray
-cluster, as Ray Data `map_batches` over an actor pool.
+"""`build_on_ray()`: the build with extraction, chunking and embedding fanned out
+over a Ray cluster.
 
 The driver does what a local build does before and after (see
-`assistant.indexing.build`): take the build lock, plan (hash and read the
-sources against the previous generation), export and verify the query encoder,
-then assemble, write and swap the pointer. Only the fresh documents travel:
-each pool actor opens the verified ONNX graph once, then cuts and embeds one
-document per task. It writes the document's passage and sentence vectors as
-the files of the document's vector part into the build's staging folder and
-cuts its passages' BM25 terms; only the passages, the terms and the files'
-names and SHA-256s go back through Ray. The driver checks each file against its
-checksum and links it into the new generation, whose manifest lists one part
-per document (`assistant.cluster.parts`); an unchanged document's part is
-linked from the previous generation, not written again. An actor that dies is
-restarted by Ray and its task retried (it writes its part files again,
-atomically); nothing goes live before
-every document came back, so a build that fails leaves the previous generation
-live and only temp folders the next build removes.
+`assistant.indexing.build`): take the build lock, plan (list and hash the sources
+against the previous generation), export and verify the query encoder, then
+assemble, write and swap the pointer. Only the new and changed documents travel:
 
-Every node reads the encoder from, and writes its shards into, the index folder,
-so the index folder must be on storage every node reaches (on one machine, it is).
+- each PDF, HTML page or .docx among them is read and extracted by a Ray task
+  (`assistant.cluster.extract`) while the plan is made;
+- then each pool actor of a Ray Data `map_batches` opens the verified ONNX graph
+  once and cuts and embeds one document per task. It writes the document's
+  passage and sentence vectors as the files of the document's vector part into
+  the build's staging folder and cuts its passages' BM25 terms; only the
+  passages, the terms and the files' names and SHA-256s go back through Ray.
+
+The driver checks each file against its checksum and links it into the new
+generation, whose manifest lists one part per document (`assistant.cluster.parts`);
+an unchanged document's part is linked from the previous generation, not written
+again. An actor or task that dies is restarted by Ray and its work retried (part
+files are written again, atomically); nothing goes live before every document
+came back, so a build that fails leaves the previous generation live and only
+temp folders the next build removes.
+
+Every node reads the sources and the encoder from, and writes its parts into,
+the same folders, so the sources and index folders must be on storage every node
+reaches at the same path (on one machine, they are).
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ from ..ingest.chunking import ChunkingTimeoutError, chunk_document
 from ..ingest.sources import load_documents
 from ..ingest.tokenizer import load_tokenizer
 from .connect import connect
+from .extract import extract_on_cluster
 from .parts import StagedPart, generation_parts, read_shard, write_part
 
 __all__ = ["WorkerSpec", "build_on_ray"]
@@ -215,7 +221,8 @@ def build_on_ray(
     ray = connect(address)
     with build_lock(settings.index_dir):
         prepare_folder(settings.index_dir)
-        plan = plan_build(settings, force=force)
+        extract_many = extract_on_cluster(ray, settings.sources_dir, settings.ingest)
+        plan = plan_build(settings, force=force, extract_many=extract_many)
         if plan.up_to_date:
             remove_stale(settings.index_dir)
             return build_report(settings, plan, None, chunks_embedded=0, started=started)

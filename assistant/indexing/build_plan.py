@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from .._errors import IndexMissingError, SourcesError, UnusableIndexError
 from .._settings import Settings
 from .._types import Document, DocumentRecord, SkippedSource
-from ..ingest.sources import load_documents
+from ..ingest.sources import ExtractMany, load_documents
 from .generations import Generation, read_generation
 from .query_encoder import encoder_damage
 from .text_layers import PreviousLayers
@@ -169,7 +169,9 @@ def reusable_generation(
     return previous, None
 
 
-def plan_build(settings: Settings, *, force: bool) -> BuildPlan:
+def plan_build(
+    settings: Settings, *, force: bool, extract_many: ExtractMany | None = None
+) -> BuildPlan:
     """Read the sources against the previous generation. Call while holding the lock.
 
     Unchanged documents are not extracted again: their stored text layers are
@@ -178,6 +180,8 @@ def plan_build(settings: Settings, *, force: bool) -> BuildPlan:
     Args:
         settings: Folders, model, chunking and ingest limits.
         force: Reuse nothing.
+        extract_many: Extracts the new and changed PDFs, HTML pages and .docx
+            files (a cluster's tasks); by default they are extracted here.
 
     Returns:
         The plan; `plan.up_to_date` says whether anything must be written.
@@ -189,7 +193,11 @@ def plan_build(settings: Settings, *, force: bool) -> BuildPlan:
     layers = PreviousLayers(previous)
     old = previous.manifest.documents if previous is not None else {}
     documents, skipped = load_documents(
-        settings.sources_dir, old, limits=settings.ingest, stored_text=layers.text
+        settings.sources_dir,
+        old,
+        limits=settings.ingest,
+        stored_text=layers.text,
+        extract_many=extract_many,
     )
     for item in skipped:
         logger.warning("skipped %s: %s", item.source, item.reason)

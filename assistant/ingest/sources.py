@@ -10,14 +10,23 @@ only its extension: a .txt that is really a PDF is skipped, and says so.
 
 A file that cannot be read is reported as a `SkippedSource`, never fatal: one bad
 file must not stop the others from being indexed.
+
+Extraction can be handed to someone else (`load_documents(extract_many=)`): the
+files that need it are listed as `ExtractionJob`s and extracted together, e.g. by
+the tasks of a Ray cluster (`assistant.cluster.build`), each of which reads the
+file again where it runs (`extract_source`) and must find the bytes it was
+planned with.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+from pydantic import BaseModel, ConfigDict
 
 from .._errors import SourcesError
 from .._files import read_inside
@@ -36,8 +45,11 @@ __all__ = [
     "EXTRACTED_SUFFIXES",
     "SUPPORTED_SUFFIXES",
     "TEXT_SUFFIXES",
+    "ExtractMany",
+    "ExtractionJob",
     "StoredText",
     "decode_text",
+    "extract_source",
     "list_sources",
     "load_documents",
     "read_source",
@@ -68,6 +80,33 @@ SUPPORTED_SUFFIXES = TEXT_SUFFIXES | EXTRACTED_SUFFIXES
 #: An unchanged extracted document's text layer from the previous generation
 #: (None when it is missing or damaged): given its record.
 StoredText = Callable[[DocumentRecord], str | None]
+
+
+class ExtractionJob(BaseModel):
+    """A PDF, HTML page or .docx to extract, as the listing read it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str
+    """Path relative to the sources folder, POSIX style."""
+    sha256: str
+    """The bytes' hash when listed: the extractor must find the same bytes."""
+    suffix: str
+
+
+#: Extracts several files (`extract_source` for each, wherever it runs): for each
+#: job, in order, what it yields or the reason it is skipped.
+ExtractMany = Callable[[Sequence[ExtractionJob]], list[Extracted | str]]
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A file read and hashed, waiting for extraction."""
+
+    job: ExtractionJob
+    data: bytes
+    """Its bytes, when extracted here; empty when handed to `ExtractMany`."""
+    unchanged: DocumentRecord | None
 
 
 def _supported_suffix(source: str) -> str:
@@ -146,6 +185,21 @@ def read_source(
         OSError: It cannot be opened or read.
     """
     limits = limits or IngestSettings()
+    read = _read(root, source, known, limits, listed, stored_text)
+    if isinstance(read, Document):
+        return read
+    return _finish(read, _extract(read.data, read.job.suffix, limits))
+
+
+def _read(
+    root: Path,
+    source: str,
+    known: DocumentRecord | None,
+    limits: IngestSettings,
+    listed: os.stat_result | None,
+    stored_text: StoredText | None,
+) -> Document | _Pending:
+    """`read_source` up to extraction: the document, or the file to extract."""
     suffix = _supported_suffix(source)  # an unsupported type is refused before it is opened
     data = read_inside(root, source, max_bytes=limits.max_file_bytes, expected=listed)
     if not data.strip():
@@ -166,12 +220,45 @@ def read_source(
     ):
         document = _stored_document(source, stored, unchanged)
     else:
-        document = _extracted_document(source, _extract(data, suffix, limits), sha256)
-    if unchanged is not None:
-        document = document.model_copy(
-            update={"title": unchanged.title, "date": unchanged.date, "series": unchanged.series}
-        )
-    return document
+        return _Pending(ExtractionJob(source=source, sha256=sha256, suffix=suffix), data, unchanged)
+    return _keep_metadata(document, unchanged)
+
+
+def _finish(pending: _Pending, extracted: Extracted) -> Document:
+    """The document of an extracted file."""
+    job = pending.job
+    return _keep_metadata(_extracted_document(job.source, extracted, job.sha256), pending.unchanged)
+
+
+def _keep_metadata(document: Document, unchanged: DocumentRecord | None) -> Document:
+    """An unchanged file keeps the title, date and series the index recorded."""
+    if unchanged is None:
+        return document
+    return document.model_copy(
+        update={"title": unchanged.title, "date": unchanged.date, "series": unchanged.series}
+    )
+
+
+def extract_source(root: Path, job: ExtractionJob, limits: IngestSettings) -> Extracted:
+    """Read and extract one planned file where this runs (a cluster task).
+
+    Args:
+        root: The sources folder, as this machine mounts it.
+        job: The file, with the hash it was planned with.
+        limits: Size and extraction bounds.
+
+    Returns:
+        What the extractor yields.
+
+    Raises:
+        ValueError: The file changed since it was listed, or the extractor refused
+            it; the message is the reason it is skipped.
+        OSError: It cannot be opened or read.
+    """
+    data = read_inside(root, job.source, max_bytes=limits.max_file_bytes)
+    if hashlib.sha256(data).hexdigest() != job.sha256:
+        raise ValueError("changed while the build read it: build again")
+    return _extract(data, job.suffix, limits)
 
 
 def _text_document(source: str, data: bytes, sha256: str) -> Document:
@@ -250,6 +337,10 @@ def _check_paragraphs(text: str, limit: int) -> None:
         )
 
 
+def _reason(exc: OSError | ValueError) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+
+
 def list_sources(sources_dir: Path) -> tuple[dict[str, os.stat_result], list[SkippedSource]]:
     """The regular files under `sources_dir`, never following a symlink.
 
@@ -309,6 +400,7 @@ def load_documents(
     *,
     limits: IngestSettings | None = None,
     stored_text: StoredText | None = None,
+    extract_many: ExtractMany | None = None,
 ) -> tuple[list[Document], list[SkippedSource]]:
     """Every readable document under `sources_dir`, sorted by path.
 
@@ -318,6 +410,8 @@ def load_documents(
         known: The index's records by source (see `read_source`).
         limits: Size and extraction bounds (default `IngestSettings()`).
         stored_text: Unchanged documents' stored text layers (see `read_source`).
+        extract_many: Extracts the files that need it, all at once (see
+            `ExtractMany`); by default each is extracted here as it is read.
 
     Returns:
         The documents, and the files that were skipped with the reason.
@@ -331,26 +425,32 @@ def load_documents(
             "(.txt, .md, .pdf, .html, .docx), or pass --sources DIR / set ASSISTANT_SOURCES",
             path=str(sources_dir),
         )
+    limits = limits or IngestSettings()
     listed, skipped = list_sources(sources_dir)
-    documents: list[Document] = []
+    found: dict[str, Document] = {}
+    pending: list[_Pending] = []
     for source, entry in listed.items():
         try:
-            record = (known or {}).get(source)
-            documents.append(
-                read_source(
-                    sources_dir,
-                    source,
-                    record,
-                    limits=limits,
-                    listed=entry,
-                    stored_text=stored_text,
-                )
-            )
+            read = _read(sources_dir, source, (known or {}).get(source), limits, entry, stored_text)
+            if isinstance(read, Document):
+                found[source] = read
+            elif extract_many is not None:
+                pending.append(_Pending(read.job, b"", read.unchanged))
+            else:
+                found[source] = _finish(read, _extract(read.data, read.job.suffix, limits))
         except FileNotFoundError:
             continue  # removed since the listing: as if it had never been there
         except (OSError, ValueError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            skipped.append(SkippedSource(source=source, reason=reason))
+            skipped.append(SkippedSource(source=source, reason=_reason(exc)))
+    if pending:
+        assert extract_many is not None  # nothing is pending without it
+        results = extract_many([p.job for p in pending])
+        for waiting, result in zip(pending, results, strict=True):
+            if isinstance(result, str):
+                skipped.append(SkippedSource(source=waiting.job.source, reason=result))
+            else:
+                found[waiting.job.source] = _finish(waiting, result)
+    documents = [found[source] for source in listed if source in found]
     if not documents and not skipped:
         raise SourcesError(
             f"sources folder {sources_dir} is empty: add documents (.txt, .md, .pdf, .html, "

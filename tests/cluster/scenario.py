@@ -29,6 +29,7 @@ from assistant.embedding.transformer import load_embedder
 from assistant.indexing.generations import read_generation, read_named_generation
 
 from ..conftest import BRIEF_QUESTION_TEXTS, DATA, SOURCES, ReusedExport
+from ..formats_fixtures import Brief, brief_docx, brief_web_page
 from .netns import ray_processes
 
 # Ray names a Ray Data pool actor's process after its class; while it runs a
@@ -46,7 +47,36 @@ def _sources(root: Path) -> Path:
     for path in [*SOURCES.iterdir(), *DATA.iterdir()]:
         if path.is_file():
             shutil.copy(path, folder / path.name)
+    # extracted by the cluster's tasks, not the driver
+    (folder / "port-visit.html").write_text(brief_web_page(PORT_VISIT), encoding="utf-8")
+    (folder / "coast-guard-drill.docx").write_bytes(brief_docx(COAST_GUARD_DRILL))
     return folder
+
+
+PORT_VISIT = Brief(
+    "FIELD NOTE",
+    "Tuesday, March 4, 2025",
+    "A Destroyer's Port Call at Subic Bay",
+    "In short",
+    ["The destroyer Kirishima spent four days at Subic Bay."],
+    [
+        "The Japanese destroyer Kirishima docked at Subic Bay on March 1 for a four-day call.",
+        "Its crew of 270 held a deck reception for Philippine navy officers and local mayors.",
+        "Officials said the visit prepared a combined search-and-rescue drill planned for May.",
+    ],
+)
+COAST_GUARD_DRILL = Brief(
+    "FIELD NOTE",
+    "Friday, June 13, 2025",
+    "Coast Guards Rehearse a Ferry Rescue off Kagoshima",
+    "In short",
+    ["Three coast guards rescued 40 role players from a burning ferry."],
+    [
+        "Coast guard cutters from Japan, the Philippines and the United States met off Kagoshima.",
+        "Crews pulled 40 role players from a ferry set alight with smoke generators.",
+        "A helicopter from the cutter Akitsushima lifted two simulated casualties to hospital.",
+    ],
+)
 
 
 def _citations(index_dir: Path, questions: list[str]) -> list[list[list[Any]]]:

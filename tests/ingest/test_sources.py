@@ -1,12 +1,23 @@
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from assistant import SourcesError
-from assistant.ingest.sources import extract_metadata, load_documents, parse_date_line
+from assistant._settings import IngestSettings
+from assistant._types import SkippedSource
+from assistant.ingest.formats import Extracted
+from assistant.ingest.sources import (
+    ExtractionJob,
+    extract_metadata,
+    extract_source,
+    load_documents,
+    parse_date_line,
+)
 
 from ..conftest import BRIEF, DATA, SOURCES
+from ..formats_fixtures import brief_docx, brief_web_page, load_brief
 
 
 def test_brief_metadata() -> None:
@@ -86,3 +97,61 @@ def test_missing_and_empty_folders(tmp_path: Path) -> None:
         load_documents(tmp_path / "nope")
     with pytest.raises(SourcesError, match="is empty"):
         load_documents(tmp_path)
+
+
+class _RecordingExtractor:
+    """An `ExtractMany` that extracts in this process, as a cluster task would
+    (`extract_source`: the file read again, its hash checked), and records the jobs."""
+
+    def __init__(self, root: Path, limits: IngestSettings, *, refuse: str = "") -> None:
+        self.root, self.limits, self.refuse = root, limits, refuse
+        self.jobs: list[ExtractionJob] = []
+
+    def __call__(self, jobs: Sequence[ExtractionJob]) -> list[Extracted | str]:
+        self.jobs.extend(jobs)
+        return [
+            "refused by the test" if job.source == self.refuse else self._one(job) for job in jobs
+        ]
+
+    def _one(self, job: ExtractionJob) -> Extracted | str:
+        try:
+            return extract_source(self.root, job, self.limits)
+        except ValueError as exc:
+            return str(exc)
+
+
+def _rich_sources(folder: Path) -> Path:
+    folder.mkdir()
+    brief = load_brief()
+    (folder / "brief.html").write_text(brief_web_page(brief), encoding="utf-8")
+    (folder / "brief.docx").write_bytes(brief_docx(brief))
+    (folder / "notes.txt").write_text("Notes\n\nA plain note on the alliance.\n", encoding="utf-8")
+    return folder
+
+
+def test_extraction_handed_over_gives_the_same_documents(tmp_path: Path) -> None:
+    folder = _rich_sources(tmp_path / "sources")
+    limits = IngestSettings()
+    extractor = _RecordingExtractor(folder, limits)
+    handed, skipped = load_documents(folder, limits=limits, extract_many=extractor)
+    here, skipped_here = load_documents(folder, limits=limits)
+    assert skipped == skipped_here == []
+    # only the files that need extracting are handed over, in listing order
+    assert [(job.source, job.suffix) for job in extractor.jobs] == [
+        ("brief.docx", ".docx"),
+        ("brief.html", ".html"),
+    ]
+    assert [d.model_dump() for d in handed] == [d.model_dump() for d in here]
+
+
+def test_a_file_the_extractor_refuses_or_that_changed_is_skipped(tmp_path: Path) -> None:
+    folder = _rich_sources(tmp_path / "sources")
+    limits = IngestSettings()
+    refusing = _RecordingExtractor(folder, limits, refuse="brief.html")
+    documents, skipped = load_documents(folder, limits=limits, extract_many=refusing)
+    assert [d.source for d in documents] == ["brief.docx", "notes.txt"]
+    assert skipped == [SkippedSource(source="brief.html", reason="refused by the test")]
+    job = next(j for j in refusing.jobs if j.source == "brief.docx")
+    (folder / "brief.docx").write_bytes(brief_docx(load_brief()) + b"\0")
+    with pytest.raises(ValueError, match="changed while the build read it"):
+        extract_source(folder, job, limits)
