@@ -23,6 +23,7 @@ from ._settings import ChunkingSettings, IngestSettings, Settings
 from ._types import Answer, BuildReport, Citation, SkippedSource, Span
 from .answer.compose import ABSTAIN_MESSAGE, ExtractiveGenerator, Generator, ask
 from .answer.followups import PreviousTurn, resolve_followup
+from .answer.probes import ProbeCheck, check_abstention
 from .indexing.build import build_index
 from .indexing.watch import WatchEvent, watch_sources
 from .search.pipeline import retrieve
@@ -52,6 +53,7 @@ __all__ = [
     "IngestSettings",
     "ModelError",
     "PreviousTurn",
+    "ProbeCheck",
     "QuestionError",
     "Settings",
     "SettingsError",

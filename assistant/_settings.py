@@ -195,6 +195,18 @@ class RetrievalSettings(BaseModel):
     )
 
 
+class AbstentionRule(BaseModel):
+    """When `ask()` says the sources do not cover a question: best passage cosine +
+    `coverage_weight` × coverage below `abstain_below`. Each generation records the
+    rule it was built with, and queries keep it (see `AnswerSettings.with_recorded`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    coverage: Literal["corpus", "retrieved"]
+    coverage_weight: float
+    abstain_below: float
+
+
 class AnswerSettings(BaseModel):
     """How `ask()` composes an answer and decides the sources do not cover a question."""
 
@@ -226,6 +238,28 @@ class AnswerSettings(BaseModel):
         description="A lower excerpt joins the answer when its score is at least this "
         "share of the top score.",
     )
+
+    def rule(self) -> AbstentionRule:
+        """The abstention rule of these settings (what a build records)."""
+        return AbstentionRule.model_validate(
+            self.model_dump(include=set(AbstentionRule.model_fields))
+        )
+
+    def with_recorded(self, recorded: AbstentionRule | None) -> AnswerSettings:
+        """These settings with the rule a generation recorded, except for the fields
+        the caller set (an argument, an `ASSISTANT_ANSWER__*` variable): a new
+        default in a new version does not silently change how an index abstains.
+
+        Args:
+            recorded: The generation's rule (None for one built before it was recorded).
+
+        Returns:
+            The settings to answer with.
+        """
+        if recorded is None:
+            return self
+        kept = set(AbstentionRule.model_fields) - self.model_fields_set
+        return self.model_copy(update=recorded.model_dump(include=kept)) if kept else self
 
 
 class Settings(BaseSettings):

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from ._files import is_safe_relative
-from ._settings import ChunkingSettings
+from ._settings import AbstentionRule, ChunkingSettings
 from .ingest.formats import CharRun, check_char_runs, page_of
 
 __all__ = [
@@ -293,6 +293,9 @@ class Answer(_Model):
     citations: list[Citation] = Field(description="Excerpts the markers [n] refer to.")
     abstained: bool = Field(description="True when the sources do not cover the question.")
     relevance: float = Field(description="The abstention signal; higher means better covered.")
+    abstain_below: float | None = Field(
+        default=None, description="The threshold `relevance` was held against."
+    )
 
 
 class SkippedSource(_Model):
@@ -364,6 +367,11 @@ class Manifest(_Model):
     )
     query_encoder_refused: str | None = Field(
         default=None, description="Why no ONNX query encoder was kept, if none was."
+    )
+    abstention: AbstentionRule | None = Field(
+        default=None,
+        description="The abstention rule the generation was built with; queries keep it "
+        "unless the caller sets its fields (None: built before it was recorded).",
     )
     parts: list[VectorPart] = Field(
         default_factory=list,

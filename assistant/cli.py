@@ -183,6 +183,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "build":
         report = _build(args)
         print(printable(report.summary()))
+        if not report.up_to_date:
+            _check_abstention(args.index)
         return 0
     settings = Settings.from_env(args.sources, args.index)
     index_dir = settings.index_dir
@@ -220,6 +222,15 @@ def _run(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def _check_abstention(index_dir: str | None) -> None:
+    """Warn when the new generation answers off-domain probe questions."""
+    from .answer.probes import check_abstention
+
+    warning = check_abstention(index_dir).summary()
+    if warning is not None:
+        print(printable(warning), file=sys.stderr)
 
 
 def _build(args: argparse.Namespace) -> BuildReport:

@@ -33,6 +33,7 @@ def test_build_ask_json_and_eval(sources_copy: Path, tmp_path: Path) -> None:
     built = run("build", "--sources", str(sources_copy), "--index", index, "--quiet")
     assert built.returncode == 0, built.stderr
     assert "documents: 3 added, 0 changed, 0 removed, 0 unchanged, 0 skipped" in built.stdout
+    assert "off-domain probe" not in built.stderr  # every probe question is refused
 
     again = run("build", "--sources", str(sources_copy), "--index", index)
     assert again.stdout.splitlines()[:2] == [
@@ -79,6 +80,18 @@ def test_build_ask_json_and_eval(sources_copy: Path, tmp_path: Path) -> None:
     assert figures["right document first"] == "1.000"
     assert figures["off-topic abstained"] == "4/4"
     assert figures["false abstentions"] == "0/16"
+
+    # General material makes general questions answerable: the build says so.
+    (sources_copy / "kitchen-notes.txt").write_text(
+        "Kitchen Notes\n\nBread dough should be kneaded for about ten minutes by hand, "
+        "until it is smooth and springs back when pressed.\n",
+        encoding="utf-8",
+    )
+    general = run("build", "--sources", str(sources_copy), "--index", index, "--quiet")
+    assert general.returncode == 0, general.stderr
+    assert "off-domain probe questions (e.g. 'How long should bread dough be kneaded?'" in (
+        general.stderr
+    )
 
 
 @pytest.mark.parametrize(

@@ -122,21 +122,21 @@ def ask(
     """
     settings = resolve_settings(settings, index_dir)
     result = search(question, k, settings)
-    score = relevance(result.signals, settings.answer)
-    if score < settings.answer.abstain_below or not result.citations:
+    options = settings.answer.with_recorded(result.abstention)
+    score = relevance(result.signals, options)
+    if score < options.abstain_below or not result.citations:
         return Answer(
             question=result.question,
             text=ABSTAIN_MESSAGE,
             citations=result.citations[:3],
             abstained=True,
             relevance=score,
+            abstain_below=options.abstain_below,
         )
-    writer = generator or ExtractiveGenerator(settings.answer)
+    writer = generator or ExtractiveGenerator(options)
     text = verify(writer.generate(result.question, result.citations), result.citations)
     if not text:  # nothing verifiable: fall back to the top excerpt's own highlight
-        fallback = ExtractiveGenerator(settings.answer).generate(
-            result.question, result.citations[:1]
-        )
+        fallback = ExtractiveGenerator(options).generate(result.question, result.citations[:1])
         text = verify(fallback, result.citations)
     return Answer(
         question=result.question,
@@ -144,4 +144,5 @@ def ask(
         citations=result.citations,
         abstained=False,
         relevance=score,
+        abstain_below=options.abstain_below,
     )

@@ -232,6 +232,7 @@ def write_new_generation(
         index_parameters=index.parameters,
         query_encoder=query.record,
         query_encoder_refused=query.refused,
+        abstention=settings.answer.rule(),
         parts=list(parts),
     )
     write_generation(

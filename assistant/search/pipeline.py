@@ -13,7 +13,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 
 from .._arrays import Vectors
-from .._settings import RetrievalSettings, Settings
+from .._settings import AbstentionRule, RetrievalSettings, Settings
 from .._types import Citation
 from ..indexing.generations import Generation
 from ..indexing.lexical import LexicalIndex, content_terms, top_rows
@@ -36,6 +36,8 @@ class SearchResult(BaseModel):
     question: str
     citations: list[Citation]
     signals: Signals
+    abstention: AbstentionRule | None = None
+    """The abstention rule the generation searched was built with."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,12 @@ def search(
         cite(generation, chunk_id, score, rank, spans, copies.get(chunk_id, []))
         for rank, ((chunk_id, score), spans) in enumerate(zip(chosen, highlights, strict=True), 1)
     ]
-    return SearchResult(question=text, citations=citations, signals=signals)
+    return SearchResult(
+        question=text,
+        citations=citations,
+        signals=signals,
+        abstention=generation.manifest.abstention,
+    )
 
 
 def _candidates(
