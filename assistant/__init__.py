@@ -65,6 +65,7 @@ __all__ = [
     "WatchEvent",
     "ask",
     "build_index",
+    "check_abstention",
     "context_of",
     "index_status",
     "resolve_followup",
