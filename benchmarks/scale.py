@@ -21,6 +21,7 @@ Run: `python -m benchmarks.scale [--sizes 10000 100000 1000000] [--generations]`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import gc
 import itertools
@@ -28,6 +29,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -189,6 +191,7 @@ def measure_generation(count: int, queries: int = 100) -> dict[str, float | str]
         for name in generation.manifest.files:
             sha256_file(generation.path / name)
         checksum_seconds = time.perf_counter() - started
+        opening = _open_side_by_side(folder)
 
         # What opening did before passages were mapped: validate every passage of
         # chunks.jsonl into a `Chunk`.
@@ -239,6 +242,7 @@ def measure_generation(count: int, queries: int = 100) -> dict[str, float | str]
             "write_s": write_seconds,
             "parse_chunks_s": parse_seconds,
             "checksum_s": checksum_seconds,
+            **opening,
             "load_searcher_s": load_seconds,
             "rebuild_s": rebuild_seconds,
             "embed_p50_ms": statistics.median(embed),
@@ -250,20 +254,48 @@ def measure_generation(count: int, queries: int = 100) -> dict[str, float | str]
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _open_side_by_side(folder: Path, trials: int = 3) -> dict[str, float]:
+    """`read_generation` with the files hashed on `HASH_THREADS` threads while it
+    goes on, and one after the other as before, alternated; medians."""
+    from assistant.indexing import generations
+
+    parallel = generations._hashing_ahead
+
+    @contextlib.contextmanager
+    def one_at_a_time(*_: object) -> Iterator[None]:
+        yield
+
+    seconds: dict[str, list[float]] = {"open_parallel_s": [], "open_sequential_s": []}
+    try:
+        for _ in range(trials):
+            for key, ahead in (("open_sequential_s", one_at_a_time), ("open_parallel_s", parallel)):
+                generations._hashing_ahead = ahead  # type: ignore[assignment]
+                gc.collect()
+                started = time.perf_counter()
+                generations.read_generation(folder)
+                seconds[key].append(time.perf_counter() - started)
+    finally:
+        generations._hashing_ahead = parallel
+    return {key: statistics.median(values) for key, values in seconds.items()}
+
+
 def generation_table(sizes: list[int]) -> None:
     """Print `measure_generation` for each size as a Markdown table."""
     print(
         "\n| passages | index | write generation | load_searcher (stored BM25, mapped passages) "
-        "| of which checksums | before: + parsing every passage | before that: + rebuilding "
+        "| of which checksums | read_generation: files hashed in parallel / one at a time "
+        "| before: + parsing every passage | before that: + rebuilding "
         "BM25 and word sets | BM25 scores p50 | query path p50 (without embedding) | p99 "
         "| query embedding p50 |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for count in sizes:
         r = measure_generation(count)
         print(
             f"| {count:,} | {r['kind']} | {r['write_s']:.1f} s | {r['load_searcher_s']:.2f} s "
-            f"| {r['checksum_s']:.2f} s | {r['parse_chunks_s']:.2f} s | {r['rebuild_s']:.1f} s "
+            f"| {r['checksum_s']:.2f} s "
+            f"| {r['open_parallel_s']:.2f} s / {r['open_sequential_s']:.2f} s "
+            f"| {r['parse_chunks_s']:.2f} s | {r['rebuild_s']:.1f} s "
             f"| {r['lexical_p50_ms']:.2f} ms | {r['path_p50_ms']:.1f} ms "
             f"| {r['path_p99_ms']:.1f} ms | {r['embed_p50_ms']:.1f} ms |",
             flush=True,

@@ -19,6 +19,7 @@ generation, and a killed build leaves only a temp folder the next build removes.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import datetime as dt
 import errno
@@ -31,7 +32,8 @@ import re
 import shutil
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -212,8 +214,10 @@ def map_generation(index_dir: Path, name: str) -> MappedGeneration:
     folder = index_dir / GENERATIONS / name
     try:
         manifest = _parse_manifest(index_dir, folder)
-        vectors = _map_vectors(folder, manifest)
-        return MappedGeneration(folder, manifest, vectors, _check_lexical(folder, manifest))
+        names = [VECTORS, *_lexical_names(), *(part.vectors for part in manifest.parts)]
+        with _hashing_ahead(folder, manifest, names):
+            vectors = _map_vectors(folder, manifest)
+            return MappedGeneration(folder, manifest, vectors, _check_lexical(folder, manifest))
     except OSError as exc:
         raise IndexCorruptError(
             f"generation {folder} cannot be read ({exc.strerror}): {REBUILD_HINT}",
@@ -486,6 +490,25 @@ def _load(index_dir: Path, name: str, reading: _Reading) -> Generation:
 def _load_files(index_dir: Path, name: str, reading: _Reading) -> Generation:
     folder = index_dir / GENERATIONS / name
     manifest = _parse_manifest(index_dir, folder)
+    with _hashing_ahead(folder, manifest, _mapped_files(manifest, reading)):
+        return _open_files(folder, manifest, name, reading)
+
+
+def _mapped_files(manifest: Manifest, reading: _Reading) -> list[str]:
+    """The files a load checks by hashing them whole (the FAISS index, when it is
+    read now, is hashed as it is read)."""
+    names = [CHUNK_ROWS, SENTENCES, *_lexical_names()]
+    if CHUNK_ROWS in manifest.files:  # else chunks.jsonl is read whole, and hashed so
+        names.append(CHUNKS)
+    names += [part.sentences for part in manifest.parts]
+    if reading.with_vectors:
+        names += [part.vectors for part in manifest.parts]
+    if not reading.index_now:
+        names.append(FAISS)
+    return names
+
+
+def _open_files(folder: Path, manifest: Manifest, name: str, reading: _Reading) -> Generation:
     chunks, sentence_rows, sentence_count = _passages(folder, manifest)
     index = VectorIndexFile(folder, manifest, now=reading.index_now)
     vectors = _read_vectors(folder, manifest) if reading.with_vectors else None
@@ -525,11 +548,51 @@ def _passages(
     return passages, passages.sentence_rows, sentence_count
 
 
+#: Threads that hash a generation's files while it is opened: hashlib and file
+#: reads release the GIL, so the files are hashed on every core at once.
+HASH_THREADS = min(4, os.cpu_count() or 1)
+
+# The hashes being computed ahead for the load under way in this thread.
+_ahead: contextvars.ContextVar[Mapping[str, Future[str]] | None] = contextvars.ContextVar(
+    "_ahead", default=None
+)
+
+
+@contextlib.contextmanager
+def _hashing_ahead(folder: Path, manifest: Manifest, names: Iterable[str]) -> Iterator[None]:
+    """Hash the listed `names` on a thread pool while the load goes on; each
+    `_check_file` inside takes its file's hash from there when it gets to it."""
+    listed = [name for name in names if name in manifest.files]
+    listed.sort(key=lambda name: _size(folder / name), reverse=True)  # longest first
+    with ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="assistant-hash") as pool:
+        futures = {name: pool.submit(sha256_file, folder / name) for name in listed}
+        token = _ahead.set(futures)
+        try:
+            yield
+        finally:
+            _ahead.reset(token)
+            for future in futures.values():
+                future.cancel()  # a load that failed early does not wait for the rest
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _hash_of(folder: Path, name: str) -> str:
+    ahead = _ahead.get()
+    future = ahead.get(name) if ahead is not None else None
+    return future.result() if future is not None else sha256_file(folder / name)
+
+
 def _check_file(folder: Path, name: str, manifest: Manifest) -> None:
     """Check a generation file against its manifest checksum, hashed in blocks
     (files that are mapped, not read, afterwards)."""
     try:
-        actual = sha256_file(folder / name)
+        actual = _hash_of(folder, name)
     except FileNotFoundError:
         raise _missing(folder / name) from None
     if actual != manifest.files.get(name):
