@@ -23,6 +23,7 @@ __all__ = [
     "FORMAT_VERSION",
     "PARTED_FORMAT_VERSION",
     "PARTS_FOLDER",
+    "READABLE_FORMATS",
     "Answer",
     "BuildReport",
     "Chunk",
@@ -42,11 +43,14 @@ __all__ = [
     "section_at",
 ]
 
-#: Bumped whenever the files of a generation change shape.
-FORMAT_VERSION = 3
+#: Bumped whenever the files of a generation change shape (4: the manifest records
+#: the abstention rule).
+FORMAT_VERSION = 4
 #: The format of a generation whose vectors are stored as parts (`Manifest.parts`,
-#: written by cluster builds); readers read both.
-PARTED_FORMAT_VERSION = 4
+#: written by cluster builds).
+PARTED_FORMAT_VERSION = 5
+#: Formats this version reads: 3 is 4 without the abstention rule.
+READABLE_FORMATS = (3, FORMAT_VERSION, PARTED_FORMAT_VERSION)
 
 
 class _Model(BaseModel):
@@ -375,7 +379,7 @@ class Manifest(_Model):
     )
     parts: list[VectorPart] = Field(
         default_factory=list,
-        description="The vector parts in row order (format 4); empty: one part, stored "
+        description="The vector parts in row order (format 5); empty: one part, stored "
         "as vectors.npy and sentences.npy.",
     )
 

@@ -63,7 +63,14 @@ from ..ingest.sources import load_documents
 from ..ingest.tokenizer import load_tokenizer
 from .connect import connect
 from .extract import extract_on_cluster
-from .parts import StagedPart, generation_parts, read_shard, write_part
+from .parts import (
+    CHECKED_FOLDER,
+    StagedPart,
+    claim_shard,
+    generation_parts,
+    read_shard,
+    write_part,
+)
 
 __all__ = ["WorkerSpec", "build_on_ray"]
 
@@ -232,7 +239,7 @@ def build_on_ray(
             )
             dimension = encoders.passages.dimension
             shards = staging / "shards"
-            shards.mkdir()
+            (shards / CHECKED_FOLDER).mkdir(parents=True)
             spec = _spec(settings, encoders.query, dimension, shards.resolve())
             fresh = _fan_out(ray, plan.changes.fresh, spec, workers, progress)
             passages = fresh.passages
@@ -243,7 +250,7 @@ def build_on_ray(
                 return build_report(settings, plan, None, chunks_embedded=0, started=started)
             content = assemble(plan.documents, passages.by_source, fresh.embedded, plan.previous)
             parts, part_files = generation_parts(
-                plan.documents, content, fresh.parts, shards, plan.previous
+                plan.documents, content, fresh.parts, shards / CHECKED_FOLDER, plan.previous
             )
             layers = text_layer_files(plan.documents, staging, plan.layers)
             manifest = write_new_generation(
@@ -329,7 +336,7 @@ def _run_pool(
 
 def _collect(documents: list[Document], returned: dict[str, _Returned], spec: WorkerSpec) -> _Fresh:
     """The passages, the vectors read back from their part files, the terms."""
-    folder = Path(spec.shard_folder)
+    folder = Path(spec.shard_folder) / CHECKED_FOLDER
     empty = np.zeros((0, spec.dimension), np.float32)
     by_source: dict[str, list[Chunk]] = {}
     too_slow: list[SkippedSource] = []
@@ -353,6 +360,8 @@ def _collect(documents: list[Document], returned: dict[str, _Returned], spec: Wo
                 f"{len(terms[document.source])} term lists for {document.source}: build again"
             )
         count = sum(len(c.sentences) for c in chunks)
+        for name in (row.vectors, row.sentences):
+            claim_shard(folder.parent, name)
         shape = (len(chunks), spec.dimension)
         vectors.append(read_shard(folder, row.vectors, row.vectors_sha256, shape, np.float32))
         shape = (count, spec.dimension)

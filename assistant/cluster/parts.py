@@ -25,7 +25,20 @@ from ..indexing.generations import Generation
 from ..indexing.parts import part_files
 from ..indexing.text_layers import StagedFiles
 
-__all__ = ["StagedPart", "generation_parts", "read_shard", "write_part", "write_shard"]
+__all__ = [
+    "CHECKED_FOLDER",
+    "StagedPart",
+    "claim_shard",
+    "generation_parts",
+    "read_shard",
+    "write_part",
+    "write_shard",
+]
+
+#: Where the driver moves each shard file before it checks it (inside the shard
+#: folder): what it checked is what it links, even if a task Ray presumed dead
+#: writes the same name again later.
+CHECKED_FOLDER = "checked"
 
 
 class StagedPart(BaseModel):
@@ -45,8 +58,26 @@ def write_shard(folder: Path, name: str, array: npt.NDArray[np.floating]) -> tup
     temp = folder / f".{name}.{uuid.uuid4().hex}.tmp"
     with open(temp, "wb") as handle:
         np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
+        handle.flush()
+        os.fsync(handle.fileno())  # it becomes a file of the live generation as it is
     os.replace(temp, folder / name)
     return name, sha256_file(folder / name)
+
+
+def claim_shard(folder: Path, name: str) -> None:
+    """Move a worker's shard file into `CHECKED_FOLDER` before checking it.
+
+    Raises:
+        ClusterError: The file is missing or its name leads elsewhere.
+    """
+    if Path(name).name != name:
+        raise ClusterError(f"shard file name {name!r} leads out of {folder}: build again")
+    try:
+        os.replace(folder / name, folder / CHECKED_FOLDER / name)
+    except FileNotFoundError:
+        raise ClusterError(
+            f"shard file {folder / name} is missing: build again", path=str(folder / name)
+        ) from None
 
 
 def write_part(

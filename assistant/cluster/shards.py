@@ -17,8 +17,11 @@ is the local query path, so the results are the ones a single index gives.
 - The actors are named after the index folder, the generation and their rows,
   and detached: every process searching the same folder on the cluster (UI
   replicas on any node) finds and shares the same set instead of starting its
-  own. A set is stopped when the generation two swaps later is served, by
-  whichever process swaps first; `close(stop_shards=True)` stops them all.
+  own. When a process starts serving a generation, it stops the sets of
+  generations older than the one before it (generation ids sort by build time),
+  never the previous or a newer one, which other processes may still be
+  querying; `close(stop_shards=True)` stops them all. A process whose set was
+  stopped anyway looks its generation's set up again, once per query.
 """
 
 from __future__ import annotations
@@ -242,7 +245,6 @@ class ShardedSearch:
         )(ShardServer)
         self._lock = threading.Lock()
         self._serving: tuple[str, list[Any]] | None = None
-        self._previous: str | None = None
 
     def search(self, question: str, k: int, settings: Settings) -> SearchResult:
         """`assistant.search.pipeline.search`, its candidates from the shards.
@@ -272,26 +274,26 @@ class ShardedSearch:
                 for first, last in shard_ranges(count, self.shards)
             ]
             self._get([a.ping.remote() for a in actors], f"starting generation {generation}")
-            if self._serving is not None:
-                self._previous = self._serving[0]
             self._serving = (generation, actors)
-            keep = {generation, self._previous}
-        # The replaced set keeps answering the queries already under way (here and
-        # in other processes); sets older than it are stopped now.
-        self._stop(lambda name: not any(name.startswith(f"{self._prefix}{g}-") for g in keep))
+        self._stop(_older_than_previous(generation, self._running_generations()))
         return actors
 
-    @property
-    def _prefix(self) -> str:
-        return _folder_prefix(self.index_dir)
+    def _own_actors(self) -> dict[str, str]:
+        """This folder's shard actors on the cluster: name → generation."""
+        prefix = _folder_prefix(self.index_dir)
+        return {
+            entry["name"]: entry["name"].removeprefix(prefix).rsplit("-", 2)[0]
+            for entry in self._ray.util.list_named_actors(all_namespaces=True)
+            if entry["namespace"] == NAMESPACE and entry["name"].startswith(prefix)
+        }
 
-    def _stop(self, which: Callable[[str], bool]) -> None:
-        """Kill this folder's shard actors whose names `which` picks."""
-        for entry in self._ray.util.list_named_actors(all_namespaces=True):
-            name = entry["name"]
-            if entry["namespace"] != NAMESPACE or not name.startswith(self._prefix):
-                continue
-            if which(name):
+    def _running_generations(self) -> set[str]:
+        return set(self._own_actors().values())
+
+    def _stop(self, generations: set[str]) -> None:
+        """Kill this folder's shard actors of `generations`."""
+        for name, generation in self._own_actors().items():
+            if generation in generations:
                 with contextlib.suppress(ValueError):  # stopped meanwhile by another process
                     self._ray.kill(self._ray.get_actor(name, namespace=NAMESPACE))
 
@@ -302,6 +304,12 @@ class ShardedSearch:
             raise ClusterError(
                 f"a shard did not answer within {self.wait_seconds:g} s while {what} "
                 "(restarting, or its node is lost): retry; no partial answer is given"
+            ) from None
+        except self._ray.exceptions.RayActorError as exc:
+            # Dead for good: stopped by another process, or out of restarts.
+            raise _ShardStoppedError(
+                f"a shard actor is gone while {what} ({type(exc).__name__}): retry; "
+                "no partial answer is given"
             ) from None
         except self._ray.exceptions.RayError as exc:
             raise ClusterError(
@@ -318,17 +326,30 @@ class ShardedSearch:
             ClusterError: A shard did not answer within `wait_seconds`.
         """
         name = searcher.generation.manifest.generation
-        actors = self.actors(name, searcher.generation.manifest.chunk_count)
+        count = searcher.generation.manifest.chunk_count
 
         def ask(
             query: Vectors, terms: list[str], pool: int, in_context: bool
         ) -> list[_ShardAnswer]:
-            return self._get(
-                [a.candidates.remote(query, terms, pool, in_context) for a in actors],
-                f"answering a query on generation {name}",
-            )
+            what = f"answering a query on generation {name}"
+            try:
+                actors = self.actors(name, count)
+                return self._get(
+                    [a.candidates.remote(query, terms, pool, in_context) for a in actors], what
+                )
+            except _ShardStoppedError:  # find or start the set again, once
+                self._forget(name)
+                actors = self.actors(name, count)
+                return self._get(
+                    [a.candidates.remote(query, terms, pool, in_context) for a in actors], what
+                )
 
         return merged_candidates(ask, searcher, text, query, k, options)
+
+    def _forget(self, generation: str) -> None:
+        with self._lock:
+            if self._serving is not None and self._serving[0] == generation:
+                self._serving = None
 
     def close(self, *, stop_shards: bool = False) -> None:
         """Let go of the shard actors; they keep serving other processes.
@@ -339,9 +360,22 @@ class ShardedSearch:
         """
         with self._lock:
             self._serving = None
-            self._previous = None
         if stop_shards:
-            self._stop(lambda name: True)
+            self._stop(self._running_generations())
+
+
+class _ShardStoppedError(ClusterError):
+    """A shard actor is dead for good (another process stopped its set, or it ran
+    out of restarts): its set is looked up again once, then this is the error."""
+
+
+def _older_than_previous(serving: str, running: set[str]) -> set[str]:
+    """The generations among `running` whose shard sets may be stopped now that
+    `serving` is served: those older than the newest one before it (ids sort by
+    build time). The previous one and newer ones stay: other processes may still
+    query them."""
+    before = sorted(g for g in running if g < serving)
+    return set(before[:-1])
 
 
 _registry_lock = threading.Lock()

@@ -55,9 +55,9 @@ from .._errors import (
 )
 from .._files import fsync_dir, sha256_file, write_atomic, write_durable
 from .._types import (
-    FORMAT_VERSION,
     LEXICAL_FOLDER,
     PARTED_FORMAT_VERSION,
+    READABLE_FORMATS,
     Chunk,
     DocumentRecord,
     Manifest,
@@ -387,10 +387,10 @@ def _parse_manifest(index_dir: Path, folder: Path) -> Manifest:
         version = json.loads(raw_manifest).get("format_version")
     except (ValueError, AttributeError):
         raise IndexCorruptError(f"{folder / MANIFEST} is not valid JSON: {REBUILD_HINT}") from None
-    if version not in (FORMAT_VERSION, PARTED_FORMAT_VERSION):
+    if version not in READABLE_FORMATS:
+        formats = ", ".join(map(str, READABLE_FORMATS))
         raise IndexMismatchError(
-            f"index format {version} in {index_dir}, this version reads {FORMAT_VERSION} "
-            f"and {PARTED_FORMAT_VERSION}: {REBUILD_HINT}"
+            f"index format {version} in {index_dir}, this version reads {formats}: {REBUILD_HINT}"
         )
     try:
         manifest = Manifest.model_validate_json(raw_manifest)
@@ -552,8 +552,8 @@ def _passages(
 #: reads release the GIL, so the files are hashed on every core at once.
 HASH_THREADS = min(4, os.cpu_count() or 1)
 
-# The hashes being computed ahead for the load under way in this thread.
-_ahead: contextvars.ContextVar[Mapping[str, Future[str]] | None] = contextvars.ContextVar(
+# The hashes being computed ahead for the load under way in this thread, by path.
+_ahead: contextvars.ContextVar[Mapping[Path, Future[str]] | None] = contextvars.ContextVar(
     "_ahead", default=None
 )
 
@@ -565,14 +565,14 @@ def _hashing_ahead(folder: Path, manifest: Manifest, names: Iterable[str]) -> It
     listed = [name for name in names if name in manifest.files]
     listed.sort(key=lambda name: _size(folder / name), reverse=True)  # longest first
     with ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="assistant-hash") as pool:
-        futures = {name: pool.submit(sha256_file, folder / name) for name in listed}
+        futures = {folder / name: pool.submit(sha256_file, folder / name) for name in listed}
         token = _ahead.set(futures)
         try:
             yield
         finally:
             _ahead.reset(token)
             for future in futures.values():
-                future.cancel()  # a load that failed early does not wait for the rest
+                future.cancel()  # a load that failed early hashes no further file
 
 
 def _size(path: Path) -> int:
@@ -584,7 +584,7 @@ def _size(path: Path) -> int:
 
 def _hash_of(folder: Path, name: str) -> str:
     ahead = _ahead.get()
-    future = ahead.get(name) if ahead is not None else None
+    future = ahead.get(folder / name) if ahead is not None else None
     return future.result() if future is not None else sha256_file(folder / name)
 
 
@@ -613,7 +613,7 @@ def _check_lexical(folder: Path, manifest: Manifest) -> bool:
 def _read_vectors(folder: Path, manifest: Manifest) -> npt.NDArray[np.float32]:
     """Every passage vector, in memory (the builder reuses unchanged documents')."""
     if manifest.parts:
-        return np.array(_map_vectors(folder, manifest).to_array(), dtype=np.float32)
+        return np.asarray(_map_vectors(folder, manifest).to_array(), dtype=np.float32)
     return _parse_vectors(_read_verified(folder, VECTORS, manifest), manifest, folder)
 
 

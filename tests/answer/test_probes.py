@@ -6,6 +6,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from assistant import ask, build_index
 from assistant._settings import AbstentionRule, AnswerSettings, Settings
 from assistant.answer.probes import OFF_DOMAIN_PROBES, check_abstention
@@ -78,3 +80,15 @@ def test_fields_the_caller_set_win_over_the_recorded_rule() -> None:
     mixed = AnswerSettings(abstain_below=0.2, max_sentences=1).with_recorded(recorded)
     assert mixed.rule() == AbstentionRule(coverage="corpus", coverage_weight=0.5, abstain_below=0.2)
     assert mixed.max_sentences == 1
+
+
+def test_an_environment_variable_wins_over_the_recorded_rule(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    recorded = AbstentionRule(coverage="retrieved", coverage_weight=0.25, abstain_below=5.0)
+    monkeypatch.setenv("ASSISTANT_ANSWER__ABSTAIN_BELOW", "0.2")
+    from_env = Settings.from_env().answer.with_recorded(recorded)
+    assert from_env.abstain_below == 0.2
+    assert from_env.coverage_weight == 0.25
+    monkeypatch.delenv("ASSISTANT_ANSWER__ABSTAIN_BELOW")
+    assert Settings.from_env().answer.with_recorded(recorded).abstain_below == 5.0

@@ -184,6 +184,9 @@ def _sharded(address: str, index_dir: Path, sources: Path, questions: list[str])
         out["killed_shard"] = victim
         out["after_restart"] = _results([sharded.search(q, 5, settings) for q in questions[:3]])
         out["shard_pids_after"] = ray_processes("ray::ShardServer")
+        # Another process stops every set: this one finds its set gone, starts it again.
+        ShardedSearch(address, index_dir, shards=2).close(stop_shards=True)
+        out["after_stopped"] = _results([sharded.search(q, 5, settings) for q in questions[:3]])
         # A new generation: a complete new set of shard actors is swapped in.
         with (sources / "typhoon-relief.txt").open("a", encoding="utf-8") as handle:
             handle.write("\nThe relief convoy reached Ishigaki on the third day.\n")

@@ -59,6 +59,7 @@ def test_a_worker_returns_what_a_local_build_indexes(brief_index: Path, tmp_path
     )
     documents, _ = load_documents(SOURCES)
     batch = {"document": np.array([d.model_dump_json() for d in documents], dtype=object)}
+    (tmp_path / "checked").mkdir()
     out = _Worker(spec.model_dump_json())(batch)
     returned = {
         source: _Returned(**{key: out[key][i] for key in out})
@@ -77,6 +78,7 @@ def test_a_worker_returns_what_a_local_build_indexes(brief_index: Path, tmp_path
     # each document's part: named by its path and content, float16 sentences
     named = {d.source: part_files(d.source, d.sha256) for d in documents}
     assert {s: (p.vectors, p.sentences) for s, p in fresh.parts.items()} == named
-    written = sorted(p.name for p in tmp_path.iterdir())
+    written = sorted(p.name for p in (tmp_path / "checked").iterdir())
     assert written == sorted(name for pair in named.values() for name in pair)
-    assert np.load(tmp_path / named[documents[0].source][1]).dtype == np.float16
+    assert np.load(tmp_path / "checked" / named[documents[0].source][1]).dtype == np.float16
+    assert [p.name for p in tmp_path.iterdir()] == ["checked"]  # every file claimed

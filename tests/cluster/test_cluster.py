@@ -72,7 +72,7 @@ def test_a_cluster_build_gives_the_local_build(seen: dict[str, Any]) -> None:
 
 def test_a_cluster_generation_is_made_of_the_workers_parts(seen: dict[str, Any]) -> None:
     build = seen["build"]
-    assert build["format_version"] == 4
+    assert build["format_version"] == 5
     # one part per document, in row order; no single vectors.npy / sentences.npy
     assert build["part_sources"] == [[source] for source in build["document_order"]]
     assert build["single_vector_files"] == []
@@ -126,6 +126,8 @@ def test_a_second_serving_process_shares_the_shard_actors(seen: dict[str, Any]) 
     # it found the running set by name: no actor started, none stopped
     assert sorted(replica["pids"]) == sorted(shards["shard_pids"])
     assert sorted(shards["shard_pids_after_replica"]) == sorted(shards["shard_pids"])
+    # a set another process stopped is started again by the next query
+    assert shards["after_stopped"] == shards["local"][:3]
 
 
 def test_a_killed_shard_is_restarted_and_the_query_waits_for_it(seen: dict[str, Any]) -> None:

@@ -114,7 +114,7 @@ def test_parts_are_written_linked_and_read_as_the_local_generation(
 
     # 1. From a local generation: every part is written from its rows.
     parted = _commit(settings, local, embedder)
-    assert parted.manifest.format_version == 4
+    assert parted.manifest.format_version == 5
     assert [p.sources for p in parted.manifest.parts] == [[s] for s in local.manifest.documents]
     assert not (parted.path / "vectors.npy").exists()
     assert not (parted.path / "sentences.npy").exists()
@@ -181,5 +181,5 @@ def test_parts_that_do_not_tile_the_passages_are_refused(
         }
     )
     manifest.write_text(forged.model_dump_json())
-    with pytest.raises(IndexCorruptError):
+    with pytest.raises(IndexCorruptError, match="do not match its passages"):
         read_generation(settings.index_dir)

@@ -11,7 +11,12 @@ import pytest
 
 from assistant._errors import IndexCorruptError
 from assistant._settings import Settings
-from assistant.cluster.shards import ShardServer, merged_candidates, shard_ranges
+from assistant.cluster.shards import (
+    ShardServer,
+    _older_than_previous,
+    merged_candidates,
+    shard_ranges,
+)
 from assistant.indexing.generations import (
     GENERATIONS,
     current_generation,
@@ -116,3 +121,14 @@ def test_a_process_searching_through_shards_never_reads_the_vector_index(
     local = [search(q, 5, Settings(index_dir=index_dir)) for q in QUESTIONS[:4]]
     assert load_searcher(index_dir).generation.index_file.is_read  # read on first use
     assert sharded == local
+
+
+def test_only_sets_older_than_the_previous_generation_are_stopped() -> None:
+    g1, g2, g3, g4 = (f"20261125T10000{i}000000Z-abcdef" for i in range(1, 5))
+    # a process starts serving g3: g2 (the one before) and g4 (newer) stay
+    assert _older_than_previous(g3, {g1, g2, g3, g4}) == {g1}
+    # a new process on the live generation stops nothing another still needs
+    assert _older_than_previous(g4, {g3, g4}) == set()
+    # a lagging process on g2 never stops g3 or g4
+    assert _older_than_previous(g2, {g1, g2, g3, g4}) == set()
+    assert _older_than_previous(g1, set()) == set()

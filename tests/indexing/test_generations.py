@@ -11,10 +11,12 @@ from assistant import (
     IndexCorruptError,
     IndexMismatchError,
     IndexMissingError,
+    ask,
     build_index,
     index_status,
     retrieve,
 )
+from assistant._settings import AnswerSettings
 from assistant._types import FORMAT_VERSION
 from assistant.indexing.generations import GENERATIONS, POINTER, current_generation, read_generation
 
@@ -98,10 +100,21 @@ def test_other_model_in_manifest(damaged: tuple[Path, Path]) -> None:
 def test_other_format_version(damaged: tuple[Path, Path]) -> None:
     index_dir, folder = damaged
     _edit_manifest(folder, format_version=99)
-    with pytest.raises(
-        IndexMismatchError, match=rf"index format 99.*reads {FORMAT_VERSION}.*--force"
-    ):
+    with pytest.raises(IndexMismatchError, match=r"index format 99.*reads 3, 4, 5: .*--force"):
         retrieve("Who is Japan's defense minister?", index_dir=index_dir)
+
+
+def test_a_format_3_generation_is_still_read(damaged: tuple[Path, Path]) -> None:
+    """Format 3 is format 4 without the abstention rule: queries use the settings'."""
+    index_dir, folder = damaged
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["format_version"] == FORMAT_VERSION == 4
+    del manifest["abstention"]
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "format_version": 3}))
+    assert read_generation(index_dir).manifest.abstention is None
+    answer = ask("Who is Japan's defense minister?", index_dir=index_dir)
+    assert not answer.abstained
+    assert answer.abstain_below == AnswerSettings().abstain_below
 
 
 def test_wrong_dimension_in_manifest(damaged: tuple[Path, Path]) -> None:
