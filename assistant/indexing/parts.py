@@ -15,7 +15,9 @@ passage's sentences never straddle two parts).
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import itertools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -52,8 +54,11 @@ class PartedRows:
     def __init__(self, parts: Sequence[npt.NDArray[np.floating]], dimension: int) -> None:
         self._parts = [part for part in parts if len(part)]
         self._dimension = dimension
-        self._ends = np.cumsum([len(part) for part in self._parts], dtype=np.int64)
+        self._ends = list(itertools.accumulate(len(part) for part in self._parts))
         self.dtype = self._parts[0].dtype if self._parts else np.dtype(np.float32)
+        # A query slices one passage's sentences per candidate (≈ 200 a query):
+        # one part is sliced as it is (0.5 µs a slice, against 5.7 µs through the loop).
+        self._whole = self._parts[0] if len(self._parts) == 1 else None
 
     @property
     def parts(self) -> tuple[npt.NDArray[np.floating], ...]:
@@ -66,21 +71,23 @@ class PartedRows:
         return (len(self), self._dimension)
 
     def __len__(self) -> int:
-        return int(self._ends[-1]) if len(self._ends) else 0
+        return self._ends[-1] if self._ends else 0
 
     def __getitem__(self, rows: slice) -> npt.NDArray[np.floating]:
         """Rows `rows.start` to `rows.stop` (step 1): a view when they lie in one
         part, else a copy."""
-        start, stop, step = rows.indices(len(self))
-        if step != 1:
+        if rows.step not in (None, 1):
             raise ValueError("PartedRows takes slices with step 1")
+        if self._whole is not None:
+            return self._whole[rows]
+        start, stop, _ = rows.indices(len(self))
         if stop <= start:
             return np.zeros((0, self._dimension), self.dtype)
-        first = int(np.searchsorted(self._ends, start, side="right"))
-        last = int(np.searchsorted(self._ends, stop - 1, side="right"))
+        first = bisect.bisect_right(self._ends, start)
+        last = bisect.bisect_right(self._ends, stop - 1)
         pieces = []
         for number in range(first, last + 1):
-            offset = int(self._ends[number - 1]) if number else 0
+            offset = self._ends[number - 1] if number else 0
             part = self._parts[number]
             pieces.append(part[max(start - offset, 0) : min(stop - offset, len(part))])
         return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
