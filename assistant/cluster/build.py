@@ -66,6 +66,7 @@ from .extract import extract_on_cluster
 from .parts import (
     CHECKED_FOLDER,
     StagedPart,
+    check_shard,
     claim_shard,
     generation_parts,
     read_shard,
@@ -248,7 +249,9 @@ def build_on_ray(
             if plan.up_to_date:
                 remove_stale(settings.index_dir)
                 return build_report(settings, plan, None, chunks_embedded=0, started=started)
-            content = assemble(plan.documents, passages.by_source, fresh.embedded, plan.previous)
+            content = assemble(
+                plan.documents, passages.by_source, fresh.embedded, plan.previous, sentences=False
+            )
             parts, part_files = generation_parts(
                 plan.documents, content, fresh.parts, shards / CHECKED_FOLDER, plan.previous
             )
@@ -335,7 +338,8 @@ def _run_pool(
 
 
 def _collect(documents: list[Document], returned: dict[str, _Returned], spec: WorkerSpec) -> _Fresh:
-    """The passages, the vectors read back from their part files, the terms."""
+    """The passages, their vectors read back from the part files (the sentence
+    vectors' files checked, not read), the terms."""
     folder = Path(spec.shard_folder) / CHECKED_FOLDER
     empty = np.zeros((0, spec.dimension), np.float32)
     by_source: dict[str, list[Chunk]] = {}
@@ -343,7 +347,6 @@ def _collect(documents: list[Document], returned: dict[str, _Returned], spec: Wo
     terms: FreshTerms = {}
     parts: dict[str, StagedPart] = {}
     vectors: list[Vectors] = [empty]
-    sentences: list[Vectors] = [empty]
     for document in documents:
         row = returned.get(document.source)
         if row is None:
@@ -365,14 +368,13 @@ def _collect(documents: list[Document], returned: dict[str, _Returned], spec: Wo
         shape = (len(chunks), spec.dimension)
         vectors.append(read_shard(folder, row.vectors, row.vectors_sha256, shape, np.float32))
         shape = (count, spec.dimension)
-        sentences.append(read_shard(folder, row.sentences, row.sentences_sha256, shape, np.float16))
+        check_shard(folder, row.sentences, row.sentences_sha256, shape, np.float16)
         parts[document.source] = row.part()
     return _Fresh(
         FreshPassages(by_source=by_source, too_slow=too_slow),
-        EmbeddedPassages(
-            vectors=np.concatenate(vectors),
-            sentence_vectors=np.concatenate(sentences).astype(np.float32),
-        ),
+        # The sentence vectors stay in their checked part files: the new
+        # generation links them, and the driver never holds them.
+        EmbeddedPassages(vectors=np.concatenate(vectors), sentence_vectors=empty),
         terms,
         parts,
     )

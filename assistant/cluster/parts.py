@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,11 @@ from pydantic import BaseModel, ConfigDict
 from .._errors import ClusterError
 from .._files import sha256_file
 from .._types import PARTS_FOLDER, Chunk, Document, VectorPart
-from ..indexing.build_write import GenerationContent
+from ..indexing.build_write import (
+    GenerationContent,
+    passages_by_source,
+    reused_sentence_vectors,
+)
 from ..indexing.generations import Generation
 from ..indexing.parts import part_files
 from ..indexing.text_layers import StagedFiles
@@ -28,6 +33,7 @@ from ..indexing.text_layers import StagedFiles
 __all__ = [
     "CHECKED_FOLDER",
     "StagedPart",
+    "check_shard",
     "claim_shard",
     "generation_parts",
     "read_shard",
@@ -117,16 +123,29 @@ def read_shard(
     Raises:
         ClusterError: The file is missing, changed, or of another shape or type.
     """
+    check_shard(folder, name, sha256, shape, dtype)
+    array: npt.NDArray[np.floating] = np.load(folder / name, allow_pickle=False)
+    return array
+
+
+def check_shard(
+    folder: Path, name: str, sha256: str, shape: tuple[int, int], dtype: type[np.floating]
+) -> None:
+    """Check a shard file against the SHA-256 its worker reported, and its header's
+    shape and type, without reading its rows into memory.
+
+    Raises:
+        ClusterError: The file is missing, changed, or of another shape or type.
+    """
     path = folder / name
     if Path(name).name != name or not path.is_file() or sha256_file(path) != sha256:
         raise ClusterError(
             f"shard file {path} is missing or does not match what its worker wrote: build again",
             path=str(path),
         )
-    array: npt.NDArray[np.floating] = np.load(path, allow_pickle=False)
-    if array.dtype != dtype or array.shape != shape:
-        raise ClusterError(f"shard file {path} holds {array.shape}: build again", path=str(path))
-    return array
+    header = np.load(path, mmap_mode="r", allow_pickle=False)
+    if header.dtype != dtype or header.shape != shape:
+        raise ClusterError(f"shard file {path} holds {header.shape}: build again", path=str(path))
 
 
 def generation_parts(
@@ -139,11 +158,13 @@ def generation_parts(
     """The new generation's parts, one per document with passages, in row order,
     and the files to link into it: a fresh document's as its worker wrote them;
     an unchanged document's from the previous generation when it was a part
-    there already, else written here from its rows.
+    there already, else written here from its rows there. The sentence vectors are
+    never gathered in memory (`content` holds none).
 
     Args:
         documents: The new generation's documents, in source order.
-        content: The assembled passages and vectors (`assemble`).
+        content: The assembled passages and passage vectors (`assemble` with
+            `sentences=False`).
         fresh: The parts the workers wrote, by source.
         staging: The build's shard folder.
         previous: The generation unchanged documents come from.
@@ -151,31 +172,19 @@ def generation_parts(
     Returns:
         (the manifest's parts, generation file name → (file, SHA-256)).
     """
-    kept = _previous_parts(previous)
+    origins = _Origins(
+        fresh, _previous_parts(previous), staging, previous, passages_by_source(previous)
+    )
     parts: list[VectorPart] = []
     files: StagedFiles = {}
-    row = sentence = 0
+    row = 0
     for document, own in zip(documents, _by_document(documents, content.chunks), strict=True):
         if not own:
             continue
         sentences = sum(len(chunk.sentences) for chunk in own)
-        staged = fresh.get(document.source)
-        before = kept.get(part_files(document.source, document.sha256))
-        if staged is not None:
-            linked = _staged(staging, staged)
-        elif before is not None and (before.rows, before.sentence_rows) == (len(own), sentences):
-            assert previous is not None  # kept is empty without one
-            linked = _linked(previous, before)
-        else:
-            staged = write_part(
-                staging,
-                document,
-                content.vectors[row : row + len(own)],
-                content.sentence_vectors[sentence : sentence + sentences],
-            )
-            linked = _staged(staging, staged)
+        linked = origins.files(document, len(own), sentences, content.vectors[row : row + len(own)])
         files.update(linked)
-        vectors_name, sentences_name = list(linked)  # the helpers list vectors first
+        vectors_name, sentences_name = list(linked)  # `_Origins.files` lists vectors first
         parts.append(
             VectorPart(
                 vectors=vectors_name,
@@ -185,8 +194,40 @@ def generation_parts(
                 sources=[document.source],
             )
         )
-        row, sentence = row + len(own), sentence + sentences
+        row += len(own)
     return parts, files
+
+
+@dataclass(frozen=True)
+class _Origins:
+    """Where a document's part files can come from."""
+
+    fresh: dict[str, StagedPart]
+    """Written by the workers, by source."""
+    kept: dict[tuple[str, str], VectorPart]
+    """The previous generation's one-document parts, by file names."""
+    staging: Path
+    previous: Generation | None
+    passages: dict[str, list[Chunk]]
+    """The previous generation's passages, by source."""
+
+    def files(
+        self, document: Document, rows: int, sentences: int, vectors: npt.NDArray[np.floating]
+    ) -> StagedFiles:
+        """A document's two part files (vectors first): the worker's, the previous
+        generation's, or written now from its rows there (`vectors` are those)."""
+        staged = self.fresh.get(document.source)
+        if staged is not None:
+            return _staged(self.staging, staged)
+        assert self.previous is not None  # only fresh documents exist without one
+        before = self.kept.get(part_files(document.source, document.sha256))
+        if before is not None and (before.rows, before.sentence_rows) == (rows, sentences):
+            return _linked(self.previous, before)
+        own = self.passages[document.source]
+        written = write_part(
+            self.staging, document, vectors, reused_sentence_vectors(self.previous, own)
+        )
+        return _staged(self.staging, written)
 
 
 def _by_document(documents: Sequence[Document], chunks: Sequence[Chunk]) -> list[list[Chunk]]:

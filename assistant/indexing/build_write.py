@@ -27,7 +27,14 @@ from .query_encoder import PreparedEncoder
 from .text_layers import PreviousLayers, StagedFiles, stage_layer
 from .vectors import VectorIndex, choose_index_type
 
-__all__ = ["GenerationContent", "assemble", "text_layer_files", "write_new_generation"]
+__all__ = [
+    "GenerationContent",
+    "assemble",
+    "passages_by_source",
+    "reused_sentence_vectors",
+    "text_layer_files",
+    "write_new_generation",
+]
 
 
 class GenerationContent(BaseModel):
@@ -61,6 +68,8 @@ def assemble(
     fresh: dict[str, list[Chunk]],
     embedded: EmbeddedPassages,
     previous: Generation | None,
+    *,
+    sentences: bool = True,
 ) -> GenerationContent:
     """Passages, passage vectors, sentence vectors and records in source order:
     fresh ones from this build, the rest reused from `previous` bit for bit.
@@ -71,21 +80,25 @@ def assemble(
             holds their vectors.
         embedded: The vectors of the fresh passages and their sentences.
         previous: The generation the other documents' passages come from.
+        sentences: Gather the sentence vectors too; False when they are written
+            as parts already (a cluster build), and `embedded` holds none.
 
     Returns:
         The content, passages renumbered so their ids are rows of the new matrix.
     """
-    reused = _previous_by_source(previous)
+    reused = passages_by_source(previous)
     parts: list[_Rows] = []
     next_row = next_sentence = 0
     for document in documents:
         if document.source in fresh:
-            part = _fresh_rows(document, fresh[document.source], embedded, next_row, next_sentence)
-            next_row += len(part.chunks)
-            next_sentence += len(part.sentence_vectors)
+            own = fresh[document.source]
+            part = _fresh_rows(document, own, embedded, next_row, next_sentence, sentences)
+            next_row += len(own)
+            next_sentence += sum(len(c.sentences) for c in own)
         else:
             assert previous is not None  # only fresh documents exist without one
-            part = _reused_rows(document, reused.get(document.source, []), previous)
+            own = reused.get(document.source, [])
+            part = _reused_rows(document, own, previous, sentences)
         parts.append(part)
     chunks: list[Chunk] = []
     for part in parts:
@@ -103,7 +116,8 @@ def assemble(
     )
 
 
-def _previous_by_source(previous: Generation | None) -> dict[str, list[Chunk]]:
+def passages_by_source(previous: Generation | None) -> dict[str, list[Chunk]]:
+    """A generation's passages, by source, in order (empty without one)."""
     by_source: dict[str, list[Chunk]] = {}
     if previous is not None:
         for chunk in previous.chunks:
@@ -112,14 +126,19 @@ def _previous_by_source(previous: Generation | None) -> dict[str, list[Chunk]]:
 
 
 def _fresh_rows(
-    document: Document, own: list[Chunk], embedded: EmbeddedPassages, row: int, sentence: int
+    document: Document,
+    own: list[Chunk],
+    embedded: EmbeddedPassages,
+    row: int,
+    sentence: int,
+    with_sentences: bool,
 ) -> _Rows:
     """A fresh document's passages and vectors, which start at `row` and `sentence`."""
-    sentences = sum(len(c.sentences) for c in own)
+    count = sum(len(c.sentences) for c in own) if with_sentences else 0
     return _Rows(
         chunks=own,
         vectors=embedded.vectors[row : row + len(own)],
-        sentence_vectors=embedded.sentence_vectors[sentence : sentence + sentences],
+        sentence_vectors=embedded.sentence_vectors[sentence : sentence + count],
         record=DocumentRecord(
             sha256=document.sha256,
             title=document.title,
@@ -134,7 +153,9 @@ def _fresh_rows(
     )
 
 
-def _reused_rows(document: Document, own: list[Chunk], previous: Generation) -> _Rows:
+def _reused_rows(
+    document: Document, own: list[Chunk], previous: Generation, with_sentences: bool
+) -> _Rows:
     """An unchanged document's passages, vectors and record, from `previous`."""
     assert previous.vectors is not None  # the builder reads it with_vectors
     dimension = previous.vectors.shape[1]
@@ -142,17 +163,31 @@ def _reused_rows(document: Document, own: list[Chunk], previous: Generation) -> 
     sentence_vectors = np.zeros((0, dimension), np.float32)
     if own:
         # A document's passages, and so their sentences, are contiguous rows.
-        first, last = own[0].id, own[-1].id
-        vectors = previous.vectors[first : last + 1]
-        start = previous.sentence_rows[first]
-        end = previous.sentence_rows[last] + len(own[-1].sentences)
-        sentence_vectors = previous.sentence_vectors[start:end].astype(np.float32)
+        vectors = previous.vectors[own[0].id : own[-1].id + 1]
+        if with_sentences:
+            sentence_vectors = reused_sentence_vectors(previous, own)
     return _Rows(
         chunks=own,
         vectors=vectors,
         sentence_vectors=sentence_vectors,
         record=previous.manifest.documents[document.source],
     )
+
+
+def reused_sentence_vectors(previous: Generation, own: list[Chunk]) -> Vectors:
+    """The sentence vectors of `own`, a document's passages in `previous` (contiguous
+    rows), as float32.
+
+    Args:
+        previous: The generation the passages are in.
+        own: The document's passages there, in order (at least one).
+
+    Returns:
+        One row per sentence of those passages.
+    """
+    start = previous.sentence_rows[own[0].id]
+    end = previous.sentence_rows[own[-1].id] + len(own[-1].sentences)
+    return previous.sentence_vectors[start:end].astype(np.float32)
 
 
 def _stack(parts: list[Vectors], dimension: int) -> Vectors:

@@ -60,15 +60,17 @@ def _commit(
     }
     by_source = {d.source: [c for c in previous.chunks if c.source == d.source] for d in documents}
     own = [chunk for source in staged for chunk in by_source[source]]
+    # as the driver: the passage vectors read back, the sentence vectors left in files
     embedded = EmbeddedPassages(
         vectors=np.concatenate([v for v, _ in (fresh or {}).values()] or [_empty()]),
-        sentence_vectors=np.concatenate([s for _, s in (fresh or {}).values()] or [_empty()]),
+        sentence_vectors=_empty(),
     )
     content = assemble(
         documents,
         {source: [c for c in own if c.source == source] for source in staged},
         embedded,
         previous,
+        sentences=False,
     )
     parts, files = generation_parts(documents, content, staged, staging, previous)
     write_new_generation(
