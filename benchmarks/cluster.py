@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import statistics
 import subprocess
 import sys
@@ -88,7 +89,7 @@ def _throughput(address: str, workdir: Path, passages: int) -> list[dict[str, fl
     embed_passages(local, fresh.all, documents, settings.chunking.context_prefix, False)
     count = len(fresh.all)
     rows.append({"workers": 0, "passages": count, "seconds": time.perf_counter() - begin})
-    ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+    ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
     try:
         _fan_out(ray, documents[:2], spec, 2, False)  # warm: workers, graph on disk cache
         for workers in (1, 2):
@@ -157,7 +158,7 @@ def _fan_out_overhead(address: str, workdir: Path, size: int, queries: int) -> l
     rows: list[dict[str, Any]] = [
         {"shards": 0, "p50_ms": statistics.median(local), "recall_at_10": recall(single)}
     ]
-    ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+    ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
     try:
         for shards in (1, 2, 4):
             sharded = ShardedSearch(address, index_dir, shards=shards)
@@ -197,7 +198,7 @@ def inside(workdir: Path, passages: int, size: int, queries: int) -> None:
             "fan_out": _fan_out_overhead(cluster.address, workdir, size, queries),
         }
     finally:
-        cluster.shutdown()
+        cluster.shutdown()  # type: ignore[no-untyped-call]
     (workdir / "result.json").write_text(json.dumps(result))
 
 
