@@ -197,9 +197,11 @@ def render_status(status: IndexStatus | None, problem: str | None = None) -> str
         if status.fallback_reason
         else ""
     )
+    rule = status.abstention
+    abstains = f"abstains below relevance {rule.abstain_below:.2f}<br>" if rule else ""
     return (
         f"**Index**<br>{warning}documents: {status.documents}<br>passages: {status.chunks}<br>"
-        f"model: <code>{escape(status.model)}</code><br>built: {built}<br>"
+        f"model: <code>{escape(status.model)}</code><br>built: {built}<br>{abstains}"
         f"<ul>{titles}</ul>"
     )
 

@@ -7,7 +7,7 @@ import os
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .._settings import Settings
+from .._settings import AbstentionRule, Settings
 from .._types import SourceKind
 from .searcher import load_searcher
 
@@ -45,6 +45,9 @@ class IndexStatus(BaseModel):
         default=None,
         description="Set when the live generation failed to verify and an older one serves.",
     )
+    abstention: AbstentionRule | None = Field(
+        default=None, description="The abstention rule the generation was built with."
+    )
 
 
 def index_status(index_dir: str | os.PathLike[str] | None = None) -> IndexStatus:
@@ -75,4 +78,5 @@ def index_status(index_dir: str | os.PathLike[str] | None = None) -> IndexStatus
             for source, record in manifest.documents.items()
         ],
         fallback_reason=generation.fallback_reason,
+        abstention=manifest.abstention,
     )

