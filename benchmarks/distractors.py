@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from assistant import Settings, ask
+from assistant import ProbeCheck, Settings, ask, check_abstention
 from assistant.evaluation import (
     Answerer,
     EvalItem,
@@ -339,6 +339,22 @@ def science_markdown(results: Sequence[ScienceResult], corpora: Sequence[Corpus]
     return "\n".join(lines)
 
 
+def probes_markdown(probes: Mapping[str, ProbeCheck]) -> str:
+    """What `assistant build`'s off-domain probe check says of each index."""
+    lines = [
+        "| index | off-domain probes answered | highest relevance | e.g. |",
+        "|---|---|---|---|",
+    ]
+    for label, check in probes.items():
+        worst = max(check.answered, key=lambda item: item[1], default=None)
+        lines.append(
+            f"| {label} | {len(check.answered)}/{check.probes} | {worst[1]:.2f} | {worst[0]} |"
+            if worst
+            else f"| {label} | 0/{check.probes} | – | – |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--data", type=Path, default=SCIFACT_DATA, help="BEIR SciFact folder")
@@ -379,10 +395,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"asking {len(items)} questions over {index.label} …", file=sys.stderr)
         _run(index, items, args.k, settings)
     science = run_science(corpora, corpus, args.k, settings)
+    probes = {c.label: check_abstention(c.index_dir, settings=settings) for c in corpora}
 
     print(markdown(corpora, settings, args.k, git))
     print()
     print(science_markdown(science, corpora))
+    print()
+    print(probes_markdown(probes))
     print(f"\nASSISTANT_* variables: {environment_note()}.")
     if args.json is not None:
         out = {
@@ -402,6 +421,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for c in corpora
             ],
             "science": [r.__dict__ for r in science],
+            "probes": {label: check.model_dump() for label, check in probes.items()},
         }
         args.json.write_text(json.dumps(out, indent=2))
     return 0

@@ -23,13 +23,13 @@ __all__ = ["OFF_DOMAIN_PROBES", "ProbeCheck", "check_abstention"]
 
 OFF_DOMAIN_PROBES: tuple[str, ...] = (
     "How long should bread dough be kneaded?",
-    "What is the capital of Peru?",
+    "Which river flows through Vienna?",
     "Who composed the Moonlight Sonata?",
     "How many players are on a rugby union team?",
     "At what temperature does water boil on a high mountain?",
     "How do I reset a forgotten email password?",
     "How much vitamin C should an adult take each day?",
-    "Which planet has the most moons?",
+    "How far is the Moon from the Earth?",
     "How do you fix a flat bicycle tyre?",
     "Who painted The Night Watch?",
     "How is a mortgage paid off over time?",
@@ -38,14 +38,14 @@ OFF_DOMAIN_PROBES: tuple[str, ...] = (
     "What happens in the last act of Hamlet?",
     "How fast can a cheetah run?",
     "Which language are Android apps usually written in?",
-    "How many bones does an adult human have?",
+    "How long do elephants live?",
     "What is the best way to keep fresh basil?",
     "How does a refrigerator keep food cold?",
     "What is the chemical formula of table salt?",
     "How do I write a good cover letter?",
-    "What is the highest mountain in Africa?",
+    "How deep is the Mariana Trench?",
     "Why do cats purr?",
-    "How do vaccines train the immune system?",
+    "How do bees make honey?",
 )
 
 
