@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 __all__ = [
     "fsync_dir",
     "is_safe_relative",
+    "read_failure",
     "read_inside",
     "sha256_file",
     "write_atomic",
@@ -26,6 +27,12 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 # Opening a FIFO for reading blocks until a writer comes: never wait for one.
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+
+
+def read_failure(exc: OSError | ValueError) -> str:
+    """Why a file could not be read, in one line: the OS's own words for an
+    `OSError` ("Permission denied"), else the refusal's message (see `read_inside`)."""
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
 def fsync_dir(folder: Path) -> None:

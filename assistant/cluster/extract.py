@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import ClusterError
+from .._files import read_failure
 from .._settings import IngestSettings
 from ..ingest.formats import Extracted
 from ..ingest.sources import ExtractionJob, ExtractMany, extract_source
@@ -45,8 +46,7 @@ def extract_task(root: str, job: str, limits: str) -> tuple[bool, str]:
     except FileNotFoundError:
         return False, "removed while the build read it: build again"
     except (OSError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        return False, reason
+        return False, read_failure(exc)
     return True, extracted.model_dump_json()
 
 

@@ -8,8 +8,8 @@ these, and tests call them in-process.
 
 from __future__ import annotations
 
+import hashlib
 import os
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,14 +19,14 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 
 from .._errors import ClusterError
-from .._files import sha256_file
+from .._files import sha256_file, write_atomic
 from .._types import PARTS_FOLDER, Chunk, Document, VectorPart
 from ..indexing.build_write import (
     GenerationContent,
     passages_by_source,
     reused_sentence_vectors,
 )
-from ..indexing.generations import Generation
+from ..indexing.generations import Generation, npy_bytes
 from ..indexing.parts import part_files
 from ..indexing.text_layers import StagedFiles
 
@@ -59,15 +59,12 @@ class StagedPart(BaseModel):
 
 
 def write_shard(folder: Path, name: str, array: npt.NDArray[np.floating]) -> tuple[str, str]:
-    """Write one shard file under a temp name, then rename it: a retried task
-    replaces a dead one's file whole. Returns its name and SHA-256."""
-    temp = folder / f".{name}.{uuid.uuid4().hex}.tmp"
-    with open(temp, "wb") as handle:
-        np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
-        handle.flush()
-        os.fsync(handle.fileno())  # it becomes a file of the live generation as it is
-    os.replace(temp, folder / name)
-    return name, sha256_file(folder / name)
+    """Write one shard file atomically and durably (it becomes a file of the live
+    generation as it is): a retried task replaces a dead one's file whole.
+    Returns its name and SHA-256."""
+    data = npy_bytes(np.ascontiguousarray(array))
+    write_atomic(folder / name, data)
+    return name, hashlib.sha256(data).hexdigest()
 
 
 def claim_shard(folder: Path, name: str) -> None:

@@ -79,6 +79,7 @@ __all__ = [
     "current_generation",
     "lexical_terms",
     "map_generation",
+    "npy_bytes",
     "open_lexical",
     "read_generation",
     "read_generation_file",
@@ -775,7 +776,7 @@ def _write_generation(
     passage_text, passage_rows = encode_passages(chunks)
     payload = {
         CHUNKS: passage_text,
-        CHUNK_ROWS: _npy(passage_rows),
+        CHUNK_ROWS: npy_bytes(passage_rows),
         FAISS: index.to_bytes(),
         **_vector_payload(manifest.parts, vectors, sentence_vectors, extra_files or {}),
         **lexical,
@@ -827,13 +828,14 @@ def _vector_payload(
             raise ValueError(f"vector part files not staged: {sorted(missing)[:3]}")
         return {}
     return {
-        VECTORS: _npy(np.ascontiguousarray(vectors, dtype=np.float32)),
+        VECTORS: npy_bytes(np.ascontiguousarray(vectors, dtype=np.float32)),
         # Half precision: they only choose which sentence to highlight.
-        SENTENCES: _npy(np.ascontiguousarray(sentence_vectors, dtype=np.float16)),
+        SENTENCES: npy_bytes(np.ascontiguousarray(sentence_vectors, dtype=np.float16)),
     }
 
 
-def _npy(array: npt.NDArray[np.generic]) -> bytes:
+def npy_bytes(array: npt.NDArray[np.generic]) -> bytes:
+    """`array` as the bytes of a `.npy` file (no pickle)."""
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
     return buffer.getvalue()

@@ -29,7 +29,7 @@ from pathlib import Path, PurePosixPath
 from pydantic import BaseModel, ConfigDict
 
 from .._errors import SourcesError
-from .._files import read_inside
+from .._files import read_failure, read_inside
 from .._settings import EXTRACT_LIMIT_VARIABLES, IngestSettings
 from .._types import Document, DocumentRecord, SkippedSource, SourceKind
 from .formats import Extracted, extract, named_format, sniff_kind
@@ -337,10 +337,6 @@ def _check_paragraphs(text: str, limit: int) -> None:
         )
 
 
-def _reason(exc: OSError | ValueError) -> str:
-    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-
-
 def list_sources(sources_dir: Path) -> tuple[dict[str, os.stat_result], list[SkippedSource]]:
     """The regular files under `sources_dir`, never following a symlink.
 
@@ -441,7 +437,7 @@ def load_documents(
         except FileNotFoundError:
             continue  # removed since the listing: as if it had never been there
         except (OSError, ValueError) as exc:
-            skipped.append(SkippedSource(source=source, reason=_reason(exc)))
+            skipped.append(SkippedSource(source=source, reason=read_failure(exc)))
     if pending:
         assert extract_many is not None  # nothing is pending without it
         results = extract_many([p.job for p in pending])

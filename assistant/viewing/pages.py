@@ -17,7 +17,7 @@ import os
 from pydantic import BaseModel, ConfigDict, Field
 
 from .._errors import SourcesError
-from .._files import read_inside
+from .._files import read_failure, read_inside
 from .._settings import Settings
 from .._types import Citation, DocumentRecord, SourceKind, page_span, section_at
 from ..indexing.generations import Generation
@@ -153,8 +153,7 @@ def _draw_pages(
             settings.sources_dir, citation.source, max_bytes=settings.ingest.max_file_bytes
         )
     except (OSError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise SourcesError(f"{citation.source} cannot be read: {reason}") from None
+        raise SourcesError(f"{citation.source} cannot be read: {read_failure(exc)}") from None
     if hashlib.sha256(data).hexdigest() != record.sha256:
         raise SourcesError(
             f"{citation.source} changed since the index was built: run `assistant build`",

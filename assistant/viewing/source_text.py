@@ -12,7 +12,7 @@ import os
 from pathlib import PurePosixPath
 
 from .._errors import SourcesError, UnusableIndexError
-from .._files import read_inside
+from .._files import read_failure, read_inside
 from .._settings import Settings
 from ..indexing.text_layers import read_layer
 from ..ingest.sources import TEXT_SUFFIXES, decode_text
@@ -87,5 +87,4 @@ def _read_source(settings: Settings, source: str) -> bytes:
     try:
         return read_inside(settings.sources_dir, source, max_bytes=settings.ingest.max_file_bytes)
     except (OSError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise SourcesError(f"{source} cannot be read: {reason}", path=source) from None
+        raise SourcesError(f"{source} cannot be read: {read_failure(exc)}", path=source) from None
