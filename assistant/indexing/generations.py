@@ -620,19 +620,13 @@ def _read_vectors(folder: Path, manifest: Manifest) -> npt.NDArray[np.float32]:
 
 def _map_vectors(folder: Path, manifest: Manifest) -> PartedRows:
     """The passage vectors, each part checked in blocks and memory-mapped."""
-    dimension, float32 = manifest.dimension, np.dtype(np.float32)
-    if not manifest.parts:
-        whole = (manifest.chunk_count, dimension)
-        return PartedRows([_map_checked(folder, VECTORS, manifest, float32, whole)], dimension)
-    if sum(part.rows for part in manifest.parts) != manifest.chunk_count:
+    if manifest.parts and sum(part.rows for part in manifest.parts) != manifest.chunk_count:
         raise IndexCorruptError(
             f"the vector parts of {folder} do not hold its {manifest.chunk_count} passages: "
             f"{REBUILD_HINT}"
         )
-    return PartedRows(
-        [_map_part(folder, manifest, part.vectors, float32, part.rows) for part in manifest.parts],
-        dimension,
-    )
+    files = [(part.vectors, part.rows) for part in manifest.parts]
+    return _map_rows(folder, manifest, files or [(VECTORS, manifest.chunk_count)], np.float32)
 
 
 def _map_sentences(
@@ -640,24 +634,23 @@ def _map_sentences(
 ) -> PartedRows:
     """The sentence vectors, checked in blocks and memory-mapped: a large corpus's
     are several times its passage vectors, and a query reads a few rows."""
-    dimension, float16 = manifest.dimension, np.dtype(np.float16)
-    if not manifest.parts:
-        whole = (count, dimension)
-        return PartedRows([_map_checked(folder, SENTENCES, manifest, float16, whole)], dimension)
-    check_part_bounds(manifest.parts, sentence_rows, count, folder)
+    if manifest.parts:
+        check_part_bounds(manifest.parts, sentence_rows, count, folder)
+    files = [(part.sentences, part.sentence_rows) for part in manifest.parts]
+    return _map_rows(folder, manifest, files or [(SENTENCES, count)], np.float16)
+
+
+def _map_rows(
+    folder: Path, manifest: Manifest, files: list[tuple[str, int]], dtype: type[np.floating]
+) -> PartedRows:
+    """`(name, rows)` files of the generation, each checked and mapped, as one matrix."""
     return PartedRows(
         [
-            _map_part(folder, manifest, part.sentences, float16, part.sentence_rows)
-            for part in manifest.parts
+            _map_checked(folder, name, manifest, np.dtype(dtype), (rows, manifest.dimension))
+            for name, rows in files
         ],
-        dimension,
+        manifest.dimension,
     )
-
-
-def _map_part(
-    folder: Path, manifest: Manifest, name: str, dtype: np.dtype[Any], rows: int
-) -> npt.NDArray[Any]:
-    return _map_checked(folder, name, manifest, dtype, (rows, manifest.dimension))
 
 
 def _map_checked(
