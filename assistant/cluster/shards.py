@@ -275,7 +275,7 @@ class ShardedSearch:
             ]
             self._get([a.ping.remote() for a in actors], f"starting generation {generation}")
             self._serving = (generation, actors)
-        self._stop(_older_than_previous(generation, self._running_generations()))
+        self._stop(lambda running: _older_than_previous(generation, running))
         return actors
 
     def _own_actors(self) -> dict[str, str]:
@@ -287,13 +287,13 @@ class ShardedSearch:
             if entry["namespace"] == NAMESPACE and entry["name"].startswith(prefix)
         }
 
-    def _running_generations(self) -> set[str]:
-        return set(self._own_actors().values())
-
-    def _stop(self, generations: set[str]) -> None:
-        """Kill this folder's shard actors of `generations`."""
-        for name, generation in self._own_actors().items():
-            if generation in generations:
+    def _stop(self, which: Callable[[set[str]], set[str]]) -> None:
+        """Kill this folder's shard actors of the generations `which` picks among
+        those running (the cluster is listed once)."""
+        running = self._own_actors()
+        stopping = which(set(running.values()))
+        for name, generation in running.items():
+            if generation in stopping:
                 with contextlib.suppress(ValueError):  # stopped meanwhile by another process
                     self._ray.kill(self._ray.get_actor(name, namespace=NAMESPACE))
 
@@ -331,18 +331,20 @@ class ShardedSearch:
         def ask(
             query: Vectors, terms: list[str], pool: int, in_context: bool
         ) -> list[_ShardAnswer]:
-            what = f"answering a query on generation {name}"
-            try:
-                actors = self.actors(name, count)
+            def once() -> list[_ShardAnswer]:
                 return self._get(
-                    [a.candidates.remote(query, terms, pool, in_context) for a in actors], what
+                    [
+                        a.candidates.remote(query, terms, pool, in_context)
+                        for a in self.actors(name, count)
+                    ],
+                    f"answering a query on generation {name}",
                 )
+
+            try:
+                return once()
             except _ShardStoppedError:  # find or start the set again, once
                 self._forget(name)
-                actors = self.actors(name, count)
-                return self._get(
-                    [a.candidates.remote(query, terms, pool, in_context) for a in actors], what
-                )
+                return once()
 
         return merged_candidates(ask, searcher, text, query, k, options)
 
@@ -361,7 +363,7 @@ class ShardedSearch:
         with self._lock:
             self._serving = None
         if stop_shards:
-            self._stop(self._running_generations())
+            self._stop(lambda running: running)
 
 
 class _ShardStoppedError(ClusterError):

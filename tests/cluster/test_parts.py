@@ -41,6 +41,13 @@ def sources(tmp_path: Path) -> Path:
     return folder
 
 
+def _local_build(sources: Path, tmp_path: Path, embedder: Embedder) -> tuple[Settings, Generation]:
+    """A local build of `sources`: its settings and its generation, vectors read."""
+    settings = Settings(sources_dir=sources, index_dir=tmp_path / "index")
+    build_index(settings=settings, embedder=embedder)
+    return settings, read_generation(settings.index_dir, with_vectors=True)
+
+
 def _commit(
     settings: Settings,
     previous: Generation,
@@ -108,9 +115,7 @@ def _same_answers(a: list[list[Citation]], b: list[list[Citation]]) -> bool:
 def test_parts_are_written_linked_and_read_as_the_local_generation(
     sources: Path, tmp_path: Path, embedder: Embedder
 ) -> None:
-    settings = Settings(sources_dir=sources, index_dir=tmp_path / "index")
-    build_index(settings=settings, embedder=embedder)
-    local = read_generation(settings.index_dir, with_vectors=True)
+    settings, local = _local_build(sources, tmp_path, embedder)
     expected = _answers(settings)
     assert local.manifest.parts == []
 
@@ -149,9 +154,7 @@ def test_parts_are_written_linked_and_read_as_the_local_generation(
 def test_a_damaged_part_falls_back_to_the_previous_generation(
     sources: Path, tmp_path: Path, embedder: Embedder
 ) -> None:
-    settings = Settings(sources_dir=sources, index_dir=tmp_path / "index")
-    build_index(settings=settings, embedder=embedder)
-    local = read_generation(settings.index_dir, with_vectors=True)
+    settings, local = _local_build(sources, tmp_path, embedder)
     parted = _commit(settings, local, embedder)
     path = parted.path / parted.manifest.parts[1].sentences
     data = bytearray(path.read_bytes())
@@ -168,9 +171,8 @@ def test_a_damaged_part_falls_back_to_the_previous_generation(
 def test_parts_that_do_not_tile_the_passages_are_refused(
     sources: Path, tmp_path: Path, embedder: Embedder
 ) -> None:
-    settings = Settings(sources_dir=sources, index_dir=tmp_path / "index")
-    build_index(settings=settings, embedder=embedder)
-    parted = _commit(settings, read_generation(settings.index_dir, with_vectors=True), embedder)
+    settings, local = _local_build(sources, tmp_path, embedder)
+    parted = _commit(settings, local, embedder)
     manifest = parted.path / "manifest.json"
     first, second = parted.manifest.parts[:2]
     forged = parted.manifest.model_copy(
