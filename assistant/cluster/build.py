@@ -14,8 +14,10 @@ assemble, write and swap the pointer. Only the new and changed documents travel:
   the build's staging folder and cuts its passages' BM25 terms; only the
   passages, the terms and the files' names and SHA-256s go back through Ray.
 
-The driver checks each file against its checksum and links it into the new
-generation, whose manifest lists one part per document (`assistant.cluster.parts`);
+The driver checks each file against its checksum (without reading the vectors
+into memory) and links it into the new generation, whose manifest lists one part
+per document (`assistant.cluster.parts`). One more task builds the vector index
+and the BM25 indexes from the parts (`assistant.cluster.indexing_task`);
 an unchanged document's part is linked from the previous generation, not written
 again. An actor or task that dies is restarted by Ray and its work retried (part
 files are written again, atomically); nothing goes live before every document
@@ -32,7 +34,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,13 +50,8 @@ from ..indexing.build import build_report, prepare_folder, resolve_settings, sta
 from ..indexing.build_chunk import FreshPassages
 from ..indexing.build_embed import EmbeddedPassages, embed_passages, prepare
 from ..indexing.build_plan import plan_build
-from ..indexing.build_write import (
-    GenerationContent,
-    assemble,
-    text_layer_files,
-    write_new_generation,
-)
-from ..indexing.generations import build_lock, lexical_terms, remove_stale
+from ..indexing.build_write import assemble, text_layer_files, write_new_generation
+from ..indexing.generations import build_lock, remove_stale
 from ..indexing.lexical import content_terms
 from ..indexing.query_encoder import PreparedEncoder, open_encoder
 from ..ingest.chunking import ChunkingTimeoutError, chunk_document
@@ -63,13 +59,13 @@ from ..ingest.sources import load_documents
 from ..ingest.tokenizer import load_tokenizer
 from .connect import connect
 from .extract import extract_on_cluster
+from .indexing_task import FreshTerms, IndexJob, build_search_files, part_vector_files
 from .parts import (
     CHECKED_FOLDER,
     StagedPart,
     check_shard,
     claim_shard,
     generation_parts,
-    read_shard,
     write_part,
 )
 
@@ -250,11 +246,25 @@ def build_on_ray(
                 remove_stale(settings.index_dir)
                 return build_report(settings, plan, None, chunks_embedded=0, started=started)
             content = assemble(
-                plan.documents, passages.by_source, fresh.embedded, plan.previous, sentences=False
+                plan.documents,
+                passages.by_source,
+                fresh.embedded,
+                plan.previous,
+                sentences=False,
+                vectors=False,
             )
             parts, part_files = generation_parts(
                 plan.documents, content, fresh.parts, shards / CHECKED_FOLDER, plan.previous
             )
+            job = IndexJob(
+                shard_folder=str(shards.resolve()),
+                dimension=dimension,
+                vectors=part_vector_files(parts, part_files),
+                chunks=content.chunks,
+                records=content.records,
+                fresh_terms=fresh.terms,
+            )
+            search, search_files = build_search_files(ray, shards, job)
             layers = text_layer_files(plan.documents, staging, plan.layers)
             manifest = write_new_generation(
                 settings,
@@ -262,9 +272,9 @@ def build_on_ray(
                 content,
                 dimension,
                 encoders.query,
-                {**layers, **part_files},
-                _passage_terms(content, fresh.terms),
+                {**layers, **part_files, **search_files},
                 parts=parts,
+                search=search,
             )
         remove_stale(settings.index_dir)
         embedded_count = len(passages.all)
@@ -273,17 +283,13 @@ def build_on_ray(
         )
 
 
-#: Each fresh document's passages' BM25 terms alone, as its worker cut them.
-FreshTerms = dict[str, list[list[str]]]
-
-
 @dataclass(frozen=True)
 class _Fresh:
     """What the pool made of the fresh documents, checked by the driver."""
 
     passages: FreshPassages
     embedded: EmbeddedPassages
-    """Their vectors, read back from the part files, in `documents`' order."""
+    """Empty: their vectors stay in their checked part files."""
     terms: FreshTerms
     parts: dict[str, StagedPart]
     """Each document's part files in the shard folder, by source."""
@@ -338,15 +344,13 @@ def _run_pool(
 
 
 def _collect(documents: list[Document], returned: dict[str, _Returned], spec: WorkerSpec) -> _Fresh:
-    """The passages, their vectors read back from the part files (the sentence
-    vectors' files checked, not read), the terms."""
+    """The passages, their part files checked (not read), the terms."""
     folder = Path(spec.shard_folder) / CHECKED_FOLDER
     empty = np.zeros((0, spec.dimension), np.float32)
     by_source: dict[str, list[Chunk]] = {}
     too_slow: list[SkippedSource] = []
     terms: FreshTerms = {}
     parts: dict[str, StagedPart] = {}
-    vectors: list[Vectors] = [empty]
     for document in documents:
         row = returned.get(document.source)
         if row is None:
@@ -366,32 +370,15 @@ def _collect(documents: list[Document], returned: dict[str, _Returned], spec: Wo
         for name in (row.vectors, row.sentences):
             claim_shard(folder.parent, name)
         shape = (len(chunks), spec.dimension)
-        vectors.append(read_shard(folder, row.vectors, row.vectors_sha256, shape, np.float32))
+        check_shard(folder, row.vectors, row.vectors_sha256, shape, np.float32)
         shape = (count, spec.dimension)
         check_shard(folder, row.sentences, row.sentences_sha256, shape, np.float16)
         parts[document.source] = row.part()
     return _Fresh(
         FreshPassages(by_source=by_source, too_slow=too_slow),
-        # The sentence vectors stay in their checked part files: the new
-        # generation links them, and the driver never holds them.
-        EmbeddedPassages(vectors=np.concatenate(vectors), sentence_vectors=empty),
+        # The vectors stay in their checked part files: the new generation links
+        # them, the indexing task reads them, and the driver never holds them.
+        EmbeddedPassages(vectors=empty, sentence_vectors=empty),
         terms,
         parts,
     )
-
-
-def _passage_terms(
-    content: GenerationContent, fresh: FreshTerms
-) -> tuple[Sequence[list[str]], list[list[str]]]:
-    """Every passage's BM25 terms alone and in context: a fresh document's as its
-    worker cut them, a reused document's cut here."""
-    taken: dict[str, int] = {}
-    plain: list[list[str]] = []
-    for chunk in content.chunks:
-        own = fresh.get(chunk.source)
-        if own is None:
-            plain.append(content_terms(chunk.text))
-            continue
-        plain.append(own[taken.get(chunk.source, 0)])
-        taken[chunk.source] = taken.get(chunk.source, 0) + 1
-    return lexical_terms(content.chunks, content.records, plain)

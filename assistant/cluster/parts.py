@@ -160,8 +160,7 @@ def generation_parts(
 
     Args:
         documents: The new generation's documents, in source order.
-        content: The assembled passages and passage vectors (`assemble` with
-            `sentences=False`).
+        content: The assembled passages (`assemble` without vectors).
         fresh: The parts the workers wrote, by source.
         staging: The build's shard folder.
         previous: The generation unchanged documents come from.
@@ -174,12 +173,11 @@ def generation_parts(
     )
     parts: list[VectorPart] = []
     files: StagedFiles = {}
-    row = 0
     for document, own in zip(documents, _by_document(documents, content.chunks), strict=True):
         if not own:
             continue
         sentences = sum(len(chunk.sentences) for chunk in own)
-        linked = origins.files(document, len(own), sentences, content.vectors[row : row + len(own)])
+        linked = origins.files(document, len(own), sentences)
         files.update(linked)
         vectors_name, sentences_name = list(linked)  # `_Origins.files` lists vectors first
         parts.append(
@@ -191,7 +189,6 @@ def generation_parts(
                 sources=[document.source],
             )
         )
-        row += len(own)
     return parts, files
 
 
@@ -208,11 +205,9 @@ class _Origins:
     passages: dict[str, list[Chunk]]
     """The previous generation's passages, by source."""
 
-    def files(
-        self, document: Document, rows: int, sentences: int, vectors: npt.NDArray[np.floating]
-    ) -> StagedFiles:
+    def files(self, document: Document, rows: int, sentences: int) -> StagedFiles:
         """A document's two part files (vectors first): the worker's, the previous
-        generation's, or written now from its rows there (`vectors` are those)."""
+        generation's, or written now from its rows there."""
         staged = self.fresh.get(document.source)
         if staged is not None:
             return _staged(self.staging, staged)
@@ -221,6 +216,8 @@ class _Origins:
         if before is not None and (before.rows, before.sentence_rows) == (rows, sentences):
             return _linked(self.previous, before)
         own = self.passages[document.source]
+        assert self.previous.vectors is not None  # the builder reads it with_vectors
+        vectors = self.previous.vectors[own[0].id : own[-1].id + 1]
         written = write_part(
             self.staging, document, vectors, reused_sentence_vectors(self.previous, own)
         )

@@ -24,6 +24,7 @@ from .._types import (
 from .build_embed import EmbeddedPassages
 from .generations import Generation, write_generation
 from .query_encoder import PreparedEncoder
+from .search_files import SearchFiles
 from .text_layers import PreviousLayers, StagedFiles, stage_layer
 from .vectors import VectorIndex, choose_index_type
 
@@ -45,7 +46,7 @@ class GenerationContent(BaseModel):
     chunks: list[Chunk]
     """Every passage in source order; a passage's id is its row in `vectors`."""
     vectors: Vectors
-    """`(len(chunks), dimension)` float32."""
+    """`(len(chunks), dimension)` float32; no rows when not gathered (`assemble`)."""
     sentence_vectors: Vectors
     """One row per sentence of every passage, in passage order."""
     records: dict[str, DocumentRecord]
@@ -70,6 +71,7 @@ def assemble(
     previous: Generation | None,
     *,
     sentences: bool = True,
+    vectors: bool = True,
 ) -> GenerationContent:
     """Passages, passage vectors, sentence vectors and records in source order:
     fresh ones from this build, the rest reused from `previous` bit for bit.
@@ -82,23 +84,28 @@ def assemble(
         previous: The generation the other documents' passages come from.
         sentences: Gather the sentence vectors too; False when they are written
             as parts already (a cluster build), and `embedded` holds none.
+        vectors: Gather the passage vectors; False for a cluster build, whose
+            vector index is built from the parts on the cluster.
 
     Returns:
         The content, passages renumbered so their ids are rows of the new matrix.
     """
     reused = passages_by_source(previous)
+    gather = (vectors, sentences)
     parts: list[_Rows] = []
     next_row = next_sentence = 0
     for document in documents:
         if document.source in fresh:
             own = fresh[document.source]
-            part = _fresh_rows(document, own, embedded, next_row, next_sentence, sentences)
+            part = _fresh_rows(
+                document, own, embedded, next_row, next_sentence, (vectors, sentences)
+            )
             next_row += len(own)
             next_sentence += sum(len(c.sentences) for c in own)
         else:
             assert previous is not None  # only fresh documents exist without one
             own = reused.get(document.source, [])
-            part = _reused_rows(document, own, previous, sentences)
+            part = _reused_rows(document, own, previous, gather)
         parts.append(part)
     chunks: list[Chunk] = []
     for part in parts:
@@ -131,13 +138,14 @@ def _fresh_rows(
     embedded: EmbeddedPassages,
     row: int,
     sentence: int,
-    with_sentences: bool,
+    gather: tuple[bool, bool],
 ) -> _Rows:
-    """A fresh document's passages and vectors, which start at `row` and `sentence`."""
-    count = sum(len(c.sentences) for c in own) if with_sentences else 0
+    """A fresh document's passages and vectors, which start at `row` and `sentence`
+    (`gather`: whether to take its passage vectors, its sentence vectors)."""
+    count = sum(len(c.sentences) for c in own) if gather[1] else 0
     return _Rows(
         chunks=own,
-        vectors=embedded.vectors[row : row + len(own)],
+        vectors=embedded.vectors[row : row + len(own) if gather[0] else row],
         sentence_vectors=embedded.sentence_vectors[sentence : sentence + count],
         record=DocumentRecord(
             sha256=document.sha256,
@@ -154,17 +162,19 @@ def _fresh_rows(
 
 
 def _reused_rows(
-    document: Document, own: list[Chunk], previous: Generation, with_sentences: bool
+    document: Document, own: list[Chunk], previous: Generation, gather: tuple[bool, bool]
 ) -> _Rows:
-    """An unchanged document's passages, vectors and record, from `previous`."""
+    """An unchanged document's passages, vectors and record, from `previous`
+    (`gather`: whether to take its passage vectors, its sentence vectors)."""
     assert previous.vectors is not None  # the builder reads it with_vectors
     dimension = previous.vectors.shape[1]
     vectors = np.zeros((0, dimension), np.float32)
     sentence_vectors = np.zeros((0, dimension), np.float32)
     if own:
         # A document's passages, and so their sentences, are contiguous rows.
-        vectors = previous.vectors[own[0].id : own[-1].id + 1]
-        if with_sentences:
+        if gather[0]:
+            vectors = previous.vectors[own[0].id : own[-1].id + 1]
+        if gather[1]:
             sentence_vectors = reused_sentence_vectors(previous, own)
     return _Rows(
         chunks=own,
@@ -226,6 +236,7 @@ def write_new_generation(
     passage_terms: tuple[Sequence[list[str]], Sequence[list[str]]] | None = None,
     *,
     parts: Sequence[VectorPart] = (),
+    search: SearchFiles | None = None,
 ) -> Manifest:
     """Build the vector index and manifest of `content` and write it as the live
     generation `generation` of `settings.index_dir`.
@@ -241,6 +252,8 @@ def write_new_generation(
             already cut (see `lexical_terms`); else cut while writing.
         parts: The vector parts, whose files are among `extra_files` (a cluster
             build's); none: the vectors are written as one part.
+        search: The vector index and BM25 files, already built and among
+            `extra_files` (a cluster build's); None: built here from `content`.
 
     Returns:
         The manifest written (its `files` still empty: `write_generation` fills in
@@ -250,21 +263,25 @@ def write_new_generation(
         IndexWriteError: The disk is full or not writable; nothing went live.
     """
     count = len(content.chunks)
-    vectors = content.vectors.reshape(count, dimension)
-    index_type = choose_index_type(count)
-    index = VectorIndex.build(vectors, index_type)
+    vectors = content.vectors.reshape(-1, dimension)
+    index = None
+    if search is None:
+        index = VectorIndex.build(vectors, choose_index_type(count))
+        search = SearchFiles(
+            files={}, index_type=index.index_type, index_parameters=index.parameters
+        )
     manifest = Manifest(
         format_version=PARTED_FORMAT_VERSION if parts else FORMAT_VERSION,
         generation=generation,
         built_at=dt.datetime.now(dt.UTC),
         model=settings.model,
         dimension=dimension,
-        index_type=index_type,
+        index_type=search.index_type,
         chunking=settings.chunking,
         chunk_count=count,
         documents=content.records,
         files={},
-        index_parameters=index.parameters,
+        index_parameters=search.index_parameters,
         query_encoder=query.record,
         query_encoder_refused=query.refused,
         abstention=settings.answer.rule(),

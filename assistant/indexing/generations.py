@@ -77,6 +77,7 @@ __all__ = [
     "build_lock",
     "check_index_folder",
     "current_generation",
+    "lexical_files",
     "lexical_terms",
     "map_generation",
     "npy_bytes",
@@ -86,6 +87,7 @@ __all__ = [
     "read_named_generation",
     "remove_stale",
     "repair_layout",
+    "search_file_names",
     "write_error",
     "write_generation",
 ]
@@ -183,6 +185,31 @@ def _lexical_name(in_context: bool, part: str) -> str:
 
 def _lexical_names() -> list[str]:
     return [_lexical_name(v, part) for v in _LEXICAL_VARIANTS for part in LEXICAL_PARTS]
+
+
+def search_file_names() -> list[str]:
+    """The generation files built from every passage at once: the vector index and
+    the BM25 files."""
+    return [FAISS, *_lexical_names()]
+
+
+def lexical_files(
+    passage_terms: tuple[Sequence[Sequence[str]], Sequence[Sequence[str]]],
+) -> dict[str, bytes]:
+    """The generation's BM25 files, by generation file name.
+
+    Args:
+        passage_terms: Each passage's terms alone and in context (`lexical_terms`).
+
+    Returns:
+        File name (under `lexical/`) → bytes.
+    """
+    plain, in_context = passage_terms
+    return {
+        _lexical_name(variant, part): data
+        for variant, terms in ((True, in_context), (False, plain))
+        for part, data in LexicalIndex.from_terms(terms).to_files().items()
+    }
 
 
 @dataclass(frozen=True)
@@ -697,7 +724,7 @@ def write_generation(
     chunks: Sequence[Chunk],
     vectors: npt.NDArray[np.float32],
     sentence_vectors: npt.NDArray[np.floating],
-    index: VectorIndex,
+    index: VectorIndex | None,
     extra_files: Mapping[str, tuple[Path, str]] | None = None,
     passage_terms: tuple[Sequence[Sequence[str]], Sequence[Sequence[str]]] | None = None,
 ) -> Path:
@@ -712,18 +739,19 @@ def write_generation(
     `assistant.indexing.parts`).
     The BM25 indexes are built here from the passages' terms, so that no reader
     has to: `passage_terms` when the caller already cut them (see
-    `lexical_terms`), else cut from `chunks`.
+    `lexical_terms`), else cut from `chunks`. With `index` None the vector index
+    and BM25 files were built elsewhere (a cluster task, see
+    `assistant.indexing.search_files`) and come from `extra_files`.
 
     Returns:
         The new generation's folder.
     """
     temp = index_dir / GENERATIONS / f"{TEMP_PREFIX}{manifest.generation}"
-    plain, in_context = passage_terms or lexical_terms(chunks, manifest.documents)
-    lexical = {
-        _lexical_name(variant, part): data
-        for variant, terms in ((True, in_context), (False, plain))
-        for part, data in LexicalIndex.from_terms(terms).to_files().items()
-    }
+    lexical: dict[str, bytes] = {}
+    if index is not None:
+        lexical = lexical_files(passage_terms or lexical_terms(chunks, manifest.documents))
+    elif not set(search_file_names()) <= set(extra_files or {}):
+        raise ValueError("a generation without its vector index needs its search files staged")
     try:
         return _write_generation(
             index_dir,
@@ -760,7 +788,7 @@ def _write_generation(
     chunks: Sequence[Chunk],
     vectors: npt.NDArray[np.float32],
     sentence_vectors: npt.NDArray[np.floating],
-    index: VectorIndex,
+    index: VectorIndex | None,
     extra_files: Mapping[str, tuple[Path, str]] | None,
     lexical: Mapping[str, bytes],
 ) -> Path:
@@ -770,7 +798,7 @@ def _write_generation(
     payload = {
         CHUNKS: passage_text,
         CHUNK_ROWS: npy_bytes(passage_rows),
-        FAISS: index.to_bytes(),
+        **({FAISS: index.to_bytes()} if index is not None else {}),
         **_vector_payload(manifest.parts, vectors, sentence_vectors, extra_files or {}),
         **lexical,
     }

@@ -12,10 +12,16 @@ import numpy as np
 import pytest
 
 from assistant import build_index, retrieve
-from assistant._errors import IndexCorruptError
+from assistant._errors import ClusterError, IndexCorruptError
 from assistant._settings import Settings
 from assistant._types import Citation, Document
-from assistant.cluster.parts import generation_parts, write_part
+from assistant.cluster.indexing_task import (
+    IndexJob,
+    claim_search_files,
+    index_task,
+    part_vector_files,
+)
+from assistant.cluster.parts import CHECKED_FOLDER, generation_parts, write_part
 from assistant.embedding.transformer import Embedder
 from assistant.indexing.build_embed import EmbeddedPassages, prepare
 from assistant.indexing.build_write import assemble, write_new_generation
@@ -23,7 +29,9 @@ from assistant.indexing.generations import (
     Generation,
     new_generation_id,
     read_generation,
+    search_file_names,
 )
+from assistant.indexing.search_files import SearchFiles, write_search_files
 from assistant.ingest.sources import load_documents
 
 from ..conftest import BRIEF, BRIEF_QUESTION_TEXTS, DATA, SOURCES
@@ -67,30 +75,44 @@ def _commit(
     }
     by_source = {d.source: [c for c in previous.chunks if c.source == d.source] for d in documents}
     own = [chunk for source in staged for chunk in by_source[source]]
-    # as the driver: the passage vectors read back, the sentence vectors left in files
-    embedded = EmbeddedPassages(
-        vectors=np.concatenate([v for v, _ in (fresh or {}).values()] or [_empty()]),
-        sentence_vectors=_empty(),
-    )
+    # as the driver: no vectors read, the indexing task's files claimed and checked
+    embedded = EmbeddedPassages(vectors=_empty(), sentence_vectors=_empty())
     content = assemble(
         documents,
         {source: [c for c in own if c.source == source] for source in staged},
         embedded,
         previous,
         sentences=False,
+        vectors=False,
     )
+    assert content.vectors.shape == (0, 384)
+    (staging / CHECKED_FOLDER).mkdir(exist_ok=True)
     parts, files = generation_parts(documents, content, staged, staging, previous)
+    job = IndexJob(
+        shard_folder=str(staging),
+        dimension=384,
+        vectors=part_vector_files(parts, files),
+        chunks=content.chunks,
+        records=content.records,
+        fresh_terms={},
+    )
+    search = SearchFiles.model_validate_json(index_task(job.model_dump_json()))
+    search_files = claim_search_files(staging, search)
     write_new_generation(
         settings,
         new_generation_id(),
         content,
         384,
         encoders.query,
-        files,
+        {**files, **search_files},
         parts=parts,
+        search=search,
     )
+    written = read_generation(settings.index_dir, with_vectors=True)
+    for name, (path, _) in search_files.items():  # linked, not rebuilt by the driver
+        assert (written.path / name).samefile(path)
     shutil.rmtree(staging)
-    return read_generation(settings.index_dir, with_vectors=True)
+    return written
 
 
 def _document(documents: list[Document], source: str) -> Document:
@@ -187,3 +209,17 @@ def test_parts_that_do_not_tile_the_passages_are_refused(
     manifest.write_text(forged.model_dump_json())
     with pytest.raises(IndexCorruptError, match="do not match its passages"):
         read_generation(settings.index_dir)
+
+
+def test_search_files_altered_after_the_task_are_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "shards"
+    (folder / CHECKED_FOLDER).mkdir(parents=True)
+    vectors = np.eye(3, 384, dtype=np.float32)
+    chunks_terms = ([["tokyo"], ["seoul"], ["manila"]], [["tokyo"], ["seoul"], ["manila"]])
+    (folder / "search").mkdir()
+    search = write_search_files(folder / "search", vectors, chunks_terms)
+    assert set(search.files) == set(search_file_names())
+    assert search.index_type == "flat-ip"
+    (folder / "search" / "vectors.faiss").write_bytes(b"forged")
+    with pytest.raises(ClusterError, match="does not match what its task wrote"):
+        claim_search_files(folder, search)
