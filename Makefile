@@ -54,6 +54,7 @@ test-fast: install
 bench: install
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks.quality
+	$(BIN)/python -m benchmarks.quality --set alliance-b
 
 clean:
 	rm -rf $(VENV) index/CURRENT.json index/generations index/.build.lock

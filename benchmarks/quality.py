@@ -2,12 +2,13 @@
 every row through the same answer layer.
 
 Default corpus: `benchmarks/data/alliance` (28 documents, 105 questions of six
-kinds, 24 dialogues, each split into dev and held-out). Rows, all with the same
-embedding model, the same questions and the same k:
+kinds, 24 dialogues, each split into dev and held-out); `--set alliance-b` runs
+the second set (18 documents, 96 questions, 20 dialogues, written after the
+method). Rows, all with the same embedding model, the same questions and the same k:
 
-- this project: `ask()` with the default settings (BM25 + dense, convex fusion
-  plus phrase and answer-type bonuses, near-duplicate removal, sentence
-  highlights, abstention);
+- this project: `ask()` with the default settings (BM25 + dense over passages
+  embedded and indexed after their document's title and date, convex fusion with
+  sentence evidence, near-duplicate removal, sentence highlights, abstention);
 - the same pipeline with one ranking changed, passed as `ask(..., settings=)`
   with another `retrieval.fusion` (never through `os.environ`): dense only,
   BM25 only, RRF;
@@ -34,8 +35,8 @@ only its top 3 excerpts, so a false abstention can also cost hit@5.
 Dialogues are asked turn by turn, each turn resolved against the previous
 turn's query with `resolve_followup`, as the chat UI does (the same for every row).
 
-Run: `make bench` or `python -m benchmarks.quality [--eval FILE --sources DIR]
-[--dialogues FILE] [-k N] [--json OUT]`. Prints Markdown tables; nothing is timed.
+Run: `make bench` or `python -m benchmarks.quality [--set NAME] [--eval FILE
+--sources DIR] [--dialogues FILE] [-k N] [--json OUT]`. Prints Markdown tables; nothing is timed.
 """
 
 from __future__ import annotations
@@ -359,22 +360,28 @@ def _rows(rows: Sequence[Row], split: str | None, kind: str | None) -> list[Tabl
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
-        "--eval", type=Path, help="JSONL questions (default: the alliance set's questions.jsonl)"
+        "--set",
+        choices=sorted(p.name for p in ALLIANCE.parent.iterdir() if p.is_dir()),
+        default=ALLIANCE.name,
+        help="which evaluation set of benchmarks/data/ (default: alliance); --eval, "
+        "--sources and --dialogues override its parts",
     )
     parser.add_argument(
-        "--sources", type=Path, help="documents (default: the alliance set's sources/)"
+        "--eval", type=Path, help="JSONL questions (default: the set's questions.jsonl)"
     )
+    parser.add_argument("--sources", type=Path, help="documents (default: the set's sources/)")
     parser.add_argument(
         "--dialogues",
         type=Path,
-        help="JSONL dialogues (default: the alliance set's, unless --eval is given)",
+        help="JSONL dialogues (default: the set's, unless --eval is given)",
     )
     parser.add_argument("-k", type=int, default=5, help="excerpts per question")
     parser.add_argument("--json", type=Path, metavar="OUT", help="write every figure here")
     args = parser.parse_args(argv)
-    questions_file = args.eval or ALLIANCE / "questions.jsonl"
-    sources = args.sources or ALLIANCE / "sources"
-    dialogues_file = args.dialogues or (None if args.eval else ALLIANCE / "dialogues.jsonl")
+    data = ALLIANCE.parent / args.set
+    questions_file = args.eval or data / "questions.jsonl"
+    sources = args.sources or data / "sources"
+    dialogues_file = args.dialogues or (None if args.eval else data / "dialogues.jsonl")
     items = load_eval_items(questions_file)
     dialogues = load_dialogues(dialogues_file) if dialogues_file else []
 
