@@ -166,6 +166,14 @@ class RetrievalSettings(BaseModel):
         le=1.0,
         description="Dense weight in convex fusion (0.5–0.7 tie on the development split).",
     )
+    follow_up_turn_weight: float = Field(
+        default=1.0,
+        ge=0.0,
+        description="A chat turn that refers back is ranked by its query with context "
+        "plus this weight × the ranking of the turn's own words, so that the passage "
+        "answering the turn, not the one that answered the previous question, comes "
+        "first; 0: the query with context alone.",
+    )
     candidates: int = Field(
         default=100, ge=1, description="Passages taken from each ranking before fusion."
     )

@@ -257,7 +257,10 @@ def select_split(records: Sequence[_WithSplit], split: str | None) -> list[_With
     return chosen
 
 
-Answerer = Callable[[str, int], Answer]
+#: `(question, k, previous turn or None) -> Answer`: a dialogue's later turns come
+#: with the turn before them (`ask` resolves a follow-up itself; an answerer that
+#: does not can call `resolve_followup`); single questions come with None.
+Answerer = Callable[[str, int, PreviousTurn | None], Answer]
 
 
 def _default_answerer(
@@ -267,7 +270,9 @@ def _default_answerer(
 ) -> Answerer:
     if answerer is not None:
         return answerer
-    return lambda q, n: ask(q, n, index_dir=index_dir, settings=settings)
+    return lambda q, n, previous: ask(
+        q, n, index_dir=index_dir, settings=settings, previous=previous
+    )
 
 
 def _hit_rank(citations: Sequence[Citation], evidence: Sequence[str]) -> int | None:
@@ -295,14 +300,14 @@ def evaluate(
         items: Questions from `load_eval_items`.
         k: Excerpts retrieved per question.
         index_dir: Index folder for the default answerer.
-        answerer: `(question, k) -> Answer`; defaults to `ask`.
+        answerer: `(question, k, previous) -> Answer`; defaults to `ask`.
         settings: Settings for the default answerer (see `ask`).
 
     Returns:
         The aggregate report with one result per question.
     """
     run = _default_answerer(answerer, index_dir, settings)
-    results = [_item_result(item, run(item.question, k)) for item in items]
+    results = [_item_result(item, run(item.question, k, None)) for item in items]
     return _report(results, k)
 
 
@@ -491,7 +496,7 @@ def evaluate_dialogues(
         dialogues: Dialogues from `load_dialogues`.
         k: Excerpts retrieved per turn.
         index_dir: Index folder for the default answerer.
-        answerer: `(question, k) -> Answer`; defaults to `ask`.
+        answerer: `(question, k, previous) -> Answer`; defaults to `ask`.
         settings: Settings for the default answerer (see `ask`).
     """
     run = _default_answerer(answerer, index_dir, settings)
@@ -511,8 +516,8 @@ def _ask_dialogue(dialogue: Dialogue, run: Answerer, k: int) -> list[TurnResult]
     previous: PreviousTurn | None = None
     for number, turn in enumerate(dialogue.turns, 1):
         question = turn.question.strip()
-        query = resolve_followup(question, previous)
-        answer = run(query, k)
+        query = resolve_followup(question, previous)  # as `ask` resolves it, to report
+        answer = run(question, k, previous)
         role: TurnRole = (
             "first" if number == 1 else "follow_up" if turn.refers_back else "standalone"
         )

@@ -16,7 +16,7 @@ Indexes (cached under `benchmarks/.cache/distractors/`, incremental):
   was built by the same code, so the abstracts are not embedded twice.
 
 Each question goes through `assistant.evaluation.evaluate` with the answerer
-`lambda q, k: ask(q, k, index_dir=..., settings=...)` (k=5 as the quality gate).
+`ask(q, k, index_dir=..., settings=..., previous=...)` (k=5 as the quality gate).
 
 Plain science questions are reported apart: the SciFact abstracts make
 biomedical questions in-corpus. Each carries a pattern of what an answer must
@@ -137,7 +137,9 @@ def _combined_files(corpus: Mapping[str, Abstract], alliance: Path) -> dict[str,
 
 
 def _answerer(index_dir: Path, settings: Settings) -> Answerer:
-    return lambda q, k: ask(q, k, index_dir=index_dir, settings=settings)
+    return lambda q, k, previous: ask(
+        q, k, index_dir=index_dir, settings=settings, previous=previous
+    )
 
 
 def _run(corpus: Corpus, items: Sequence[EvalItem], k: int, settings: Settings) -> None:

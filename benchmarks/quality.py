@@ -60,6 +60,7 @@ from assistant import ask, build_index
 from assistant._settings import Settings
 from assistant._types import Answer, Citation, Document
 from assistant.answer.compose import ABSTAIN_MESSAGE, ExtractiveGenerator, relevance
+from assistant.answer.followups import PreviousTurn, resolve_followup
 from assistant.answer.verify import verify
 from assistant.embedding.transformer import Embedder, load_embedder
 from assistant.evaluation import (
@@ -200,7 +201,9 @@ class ChunkBaseline:
     def __init__(self, corpus: ChunkCorpus, method: Method, settings: Settings) -> None:
         self.corpus, self.method, self.settings = corpus, method, settings
 
-    def __call__(self, question: str, k: int) -> Answer:
+    def __call__(self, question: str, k: int, previous: PreviousTurn | None) -> Answer:
+        # A follow-up is retrieved with its context, as the chat resolves it.
+        question = resolve_followup(question, previous)
         text = clean_question(question, self.settings.max_question_chars)
         query = self.corpus.embedder.encode_query(text)
         dense = self.corpus.dense(query)
@@ -279,7 +282,7 @@ def _with(settings: Settings, section: str, **changes: object) -> Settings:
 
 
 def _project(settings: Settings) -> Answerer:
-    return lambda question, k: ask(question, k, settings=settings)
+    return lambda question, k, previous: ask(question, k, settings=settings, previous=previous)
 
 
 #: Held-out targets of issue #11, checked on the project row.

@@ -9,6 +9,7 @@ import pytest
 from assistant import AssistantError, ask, retrieve
 from assistant._settings import AnswerSettings, RetrievalSettings, Settings
 from assistant._types import Answer, Citation, Span
+from assistant.answer.followups import PreviousTurn, resolve_followup
 from assistant.evaluation import (
     Dialogue,
     DialogueTurn,
@@ -43,7 +44,7 @@ class FixedAnswerer:
     def __init__(self, answers: dict[str, list[str]]) -> None:
         self.answers = answers
 
-    def __call__(self, question: str, k: int) -> Answer:
+    def __call__(self, question: str, k: int, previous: PreviousTurn | None = None) -> Answer:
         citations = [_citation(i, t) for i, t in enumerate(self.answers[question][:k], 1)]
         return Answer(
             question=question, text="", citations=citations, abstained=not citations,
@@ -121,7 +122,8 @@ class ScriptedAnswerer:
         self.script = script
         self.queries: list[str] = []
 
-    def __call__(self, question: str, k: int) -> Answer:
+    def __call__(self, question: str, k: int, previous: PreviousTurn | None = None) -> Answer:
+        question = resolve_followup(question, previous)  # as a baseline row does
         self.queries.append(question)
         excerpts, abstained = self.script[question]
         citations = [_cited(i, s, t) for i, (s, t) in enumerate(excerpts[:k], 1)]

@@ -60,11 +60,11 @@ def test_dev_split_floors(alliance_index: Path, capsys: pytest.CaptureFixture[st
     assert questions["doc_at_1"] * answerable >= 36 - 1e-9, table
     assert questions["off_topic_abstained"] == 6, table
     assert questions["false_abstentions"] <= 1, table
-    # measured: first turns 13/13 in the top 3, follow-ups 15/15
+    # measured: first turns 13/13 in the top 3, follow-ups 14/15
     assert dialogues["dialogues"] == 13
     assert (dialogues["first_turns"], dialogues["follow_ups"]) == (13, 15)
     assert dialogues["first_hit_at_3"] * 13 >= 12 - 1e-9
-    assert dialogues["follow_up_hit_at_3"] * 15 >= 14 - 1e-9
+    assert dialogues["follow_up_hit_at_3"] * 15 >= 13 - 1e-9
     assert {turn["split"] for turn in dialogues["turns"]} == {"dev"}
 
 
@@ -152,7 +152,8 @@ def test_second_set_floors(
         assert questions["doc_at_1"] * count >= doc1 - 1e-9, (split, table)
         assert questions["off_topic_abstained"] >= off_topic, split
         assert questions["false_abstentions"] <= 3, split
-    # measured on dev: follow-ups 11/19 with their evidence in the top 3
+    # measured on dev: follow-ups 15/19 with their evidence in the top 3 (11/19 when
+    # a follow-up was ranked by its query with context alone)
     out = _eval(
         capsys,
         "--dialogues", str(ALLIANCE_B / "dialogues.jsonl"),
@@ -160,4 +161,4 @@ def test_second_set_floors(
     )  # fmt: skip
     dev = json.loads(out)
     assert dev["follow_ups"] == 19
-    assert dev["follow_up_hit_at_3"] * 19 >= 10 - 1e-9
+    assert dev["follow_up_hit_at_3"] * 19 >= 14 - 1e-9

@@ -45,7 +45,6 @@ from assistant import (
     ask,
     context_of,
     index_status,
-    resolve_followup,
     view_source,
 )
 from assistant.answer.followups import PreviousTurn
@@ -270,7 +269,7 @@ def _recent_turns(turns: object) -> list[Turn]:
 
 
 def _previous_turn(turns: list[Turn]) -> PreviousTurn | None:
-    """The last saved turn as `resolve_followup` takes it: its question, the query
+    """The last saved turn as `ask(previous=)` takes it: its question, the query
     it was retrieved with and its answer's citations, each checked (a field that
     does not validate is left out rather than trusted)."""
     if not turns:
@@ -370,10 +369,14 @@ class ChatHandlers:
             )
             history.append({"role": "assistant", "content": render_error(reply)})
             return "", history, turns
-        query = resolve_followup(question.strip(), _previous_turn(turns))
         history.append({"role": "user", "content": render_user(question)})
         try:
-            answer = ask(query, _excerpt_count(k), index_dir=self.index_dir)
+            answer = ask(
+                question.strip(),
+                _excerpt_count(k),
+                index_dir=self.index_dir,
+                previous=_previous_turn(turns),
+            )
         except QuestionError as exc:
             history.append({"role": "assistant", "content": render_error(str(exc))})
             return "", history, turns
@@ -383,7 +386,11 @@ class ChatHandlers:
             return "", history, turns
         history.append({"role": "assistant", "content": self.render(answer)})
         turns.append(
-            {"question": question, "query": query, "answer": answer.model_dump(mode="json")}
+            {
+                "question": question,
+                "query": answer.question,
+                "answer": answer.model_dump(mode="json"),
+            }
         )
         return "", history, turns
 

@@ -17,6 +17,7 @@ from .._words import word_set
 from ..search.pipeline import resolve_settings, search
 from ..search.selection import is_near_duplicate
 from ..search.signals import Signals
+from .followups import PreviousTurn, follow_up
 from .verify import also_reported, verify
 
 __all__ = ["ABSTAIN_MESSAGE", "ExtractiveGenerator", "Generator", "ask", "relevance"]
@@ -99,6 +100,7 @@ def ask(
     index_dir: str | os.PathLike[str] | None = None,
     generator: Generator | None = None,
     settings: Settings | None = None,
+    previous: PreviousTurn | None = None,
 ) -> Answer:
     """Answer `question` from the sources, citing the excerpts it rests on.
 
@@ -110,9 +112,13 @@ def ask(
         generator: Writes the answer; defaults to `ExtractiveGenerator`.
         settings: Use these settings (retrieval and answer sections included)
             instead of `Settings.from_env()`; no `ASSISTANT_*` variable is read then.
+        previous: The previous turn of a chat. A question that refers back to it
+            ("what did he say exactly?") is searched with its context
+            (`resolve_followup`) and on its own words, both rankings added.
 
     Returns:
-        The answer. When the sources do not cover the question, `abstained` is True,
+        The answer (its `question`: what was searched, with a follow-up's context).
+        When the sources do not cover the question, `abstained` is True,
         the text says so, and the citations are the closest passages ("related,
         not an answer").
 
@@ -121,7 +127,8 @@ def ask(
             As `retrieve`.
     """
     settings = resolve_settings(settings, index_dir)
-    result = search(question, k, settings)
+    turn = follow_up(question, previous)
+    result = search(turn.query, k, settings, turn=turn.turn)
     options = settings.answer.with_recorded(result.abstention)
     score = relevance(result.signals, options)
     if score < options.abstain_below or not result.citations:

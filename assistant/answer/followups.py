@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .._types import Citation
 from .._words import phrase_tokens
 
-__all__ = ["PreviousTurn", "refers_back", "resolve_followup"]
+__all__ = ["FollowUp", "PreviousTurn", "follow_up", "refers_back", "resolve_followup"]
 
 
 class PreviousTurn(BaseModel):
@@ -304,7 +304,8 @@ def _person(name: str) -> str | None:
 
 def _carried(previous: PreviousTurn) -> list[str]:
     """The context segments the previous turn was itself resolved with, if any."""
-    question, query = previous.question.strip(), (previous.query or "").strip()
+    # Whitespace-insensitive: `ask` reports the query it searched, whitespace collapsed.
+    question, query = " ".join(previous.question.split()), " ".join((previous.query or "").split())
     if query == question or not query.startswith(question + _SEPARATOR.rstrip()):
         return []
     rest = query[len(question) :].strip().removeprefix(_SEPARATOR.strip())
@@ -333,6 +334,33 @@ def _context(question: str, previous: PreviousTurn) -> list[str]:
             break
         kept.append(segment)
     return kept
+
+
+class FollowUp(BaseModel):
+    """One chat turn as it is searched."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(description="The turn, followed by its context when it refers back.")
+    turn: str | None = Field(
+        default=None,
+        description="When the turn refers back: the turn alone, whose own ranking is added "
+        "to the query's (`retrieval.follow_up_turn_weight`).",
+    )
+
+
+def follow_up(question: str, previous: PreviousTurn | str | None) -> FollowUp:
+    """The turn `question` as it is searched after `previous` (see `resolve_followup`).
+
+    Args:
+        question: The turn as typed.
+        previous: The previous turn, or just its question or query as text, or None.
+
+    Returns:
+        The query, and the turn alone when the query adds context to it.
+    """
+    query = resolve_followup(question, previous)
+    return FollowUp(query=query, turn=question if query != question else None)
 
 
 def resolve_followup(question: str, previous: PreviousTurn | str | None) -> str:

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["fuse_convex", "fuse_fixed", "fuse_rrf", "min_max"]
+__all__ = ["add_rankings", "fuse_convex", "fuse_fixed", "fuse_rrf", "min_max"]
 
 
 def min_max(scores: Mapping[int, float]) -> dict[int, float]:
@@ -100,3 +100,22 @@ def fuse_rrf(rankings: Sequence[Sequence[int]], constant: int = 60) -> list[tupl
         for rank, key in enumerate(ranking, 1):
             fused[key] = fused.get(key, 0.0) + 1.0 / (constant + rank)
     return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+
+
+def add_rankings(
+    first: Sequence[tuple[int, float]], second: Sequence[tuple[int, float]], weight: float
+) -> list[tuple[int, float]]:
+    """`first`'s score plus `weight` × `second`'s, over both (a passage missing from
+    one counts 0 there), best first.
+
+    Args:
+        first, second: (passage id, score) rankings on the same scale.
+        weight: The second ranking's weight.
+
+    Returns:
+        (passage id, summed score) best first, ties by id.
+    """
+    summed = dict(first)
+    for key, score in second:
+        summed[key] = summed.get(key, 0.0) + weight * score
+    return sorted(summed.items(), key=lambda item: (-item[1], item[0]))

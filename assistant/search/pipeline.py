@@ -18,7 +18,7 @@ from .._types import Citation
 from ..indexing.generations import Generation
 from ..indexing.lexical import LexicalIndex, content_terms, top_rows
 from .citations import cite
-from .fusion import fuse_convex, fuse_fixed, fuse_rrf
+from .fusion import add_rankings, fuse_convex, fuse_fixed, fuse_rrf
 from .highlights import highlight_spans, sentence_cosines
 from .question import check_k, clean_question
 from .searcher import Searcher, embedder_for, load_searcher
@@ -61,16 +61,24 @@ CandidateStep = Callable[["Searcher", str, Vectors, int, RetrievalSettings], _Ca
 
 
 def search(
-    question: str, k: int, settings: Settings, *, candidates: CandidateStep | None = None
+    question: str,
+    k: int,
+    settings: Settings,
+    *,
+    candidates: CandidateStep | None = None,
+    turn: str | None = None,
 ) -> SearchResult:
     """Rank passages for `question` and shape the best `k` into citations.
 
     Args:
-        question: A question in natural language.
+        question: A question in natural language (for a chat follow-up, the turn
+            followed by its context: `resolve_followup`).
         k: Excerpts wanted (at most `settings.retrieval.max_results`).
         settings: The settings to search with.
         candidates: The candidate step to use instead of the local one (the Ray
             shards of `assistant.cluster.shards`).
+        turn: For a follow-up, the turn alone: its own ranking is added with
+            `settings.retrieval.follow_up_turn_weight`.
 
     Returns:
         The cleaned question, the citations best first, and the abstention signals.
@@ -91,8 +99,14 @@ def search(
         from ..cluster.shards import candidate_step  # the cluster extra, only on this path
 
         candidates = candidate_step(settings)
-    found = (candidates or _candidates)(searcher, text, query, k, options)
+    step = candidates or _candidates
+    found = step(searcher, text, query, k, options)
     ranked = _fuse(found, generation, query, options)
+    if turn and turn.strip() != text and options.follow_up_turn_weight:
+        alone = clean_question(turn, settings.max_question_chars)
+        own = embedder_for(generation, settings).encode_query(alone)
+        own_ranking = _fuse(step(searcher, alone, own, k, options), generation, own, options)
+        ranked = add_rankings(ranked, own_ranking, options.follow_up_turn_weight)
     if options.per_document:
         ranked = spread_documents(ranked, generation.chunks, options.per_document)
     chosen, copies = select_passages(searcher, ranked, k, options.duplicate_containment)

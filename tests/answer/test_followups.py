@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant import Answer, Citation, Span, ask, resolve_followup
+from assistant import Answer, Citation, Settings, Span, ask, build_index, resolve_followup
 from assistant.answer.followups import PreviousTurn, refers_back
+from assistant.embedding.transformer import Embedder
 from assistant.evaluation import Dialogue, DialogueTurn, evaluate_dialogues
 from ui.app import ChatHandlers
 
@@ -181,7 +182,8 @@ def test_dialogue_evaluation_passes_the_previous_citations() -> None:
     opener = "Who spoke for the coast guard after the collision?"
     asked: list[str] = []
 
-    def answerer(question: str, k: int) -> Answer:
+    def answerer(question: str, k: int, previous: PreviousTurn | None) -> Answer:
+        question = resolve_followup(question, previous)
         asked.append(question)
         return Answer(
             question=question, text=f"{text} [1]", citations=[_citation(text, text)],
@@ -209,3 +211,31 @@ def test_dialogue_evaluation_passes_the_previous_citations() -> None:
     ]
     assert [t.merged for t in report.turns] == [False, True, False]
     assert (report.follow_ups_merged, report.standalone_merged) == (1, 0)
+
+
+# --- a follow-up is ranked on its own words too ---------------------------------------
+
+FIGHTER_NOTE = Path(__file__).resolve().parent.parent / "data" / "followups"
+
+
+@pytest.mark.parametrize("follow_up", ["when will it fly?", "and when is its first flight?"])
+def test_a_follow_up_finds_its_own_answer_not_the_previous_one(
+    follow_up: str, tmp_path: Path, embedder: Embedder
+) -> None:
+    """With the previous question as its only context, the follow-up's query finds
+    the passage that answered that question again; its own ranking added, the
+    passage about the first flight comes first (`follow_up_turn_weight`)."""
+    settings = Settings(sources_dir=FIGHTER_NOTE, index_dir=tmp_path / "index")
+    build_index(settings=settings, embedder=embedder)
+    opener = "Where will the agency created by the December treaty have its headquarters?"
+    first = ask(opener, 3, settings=settings)
+    assert "headquarters in the United Kingdom" in first.citations[0].text
+    previous = PreviousTurn(question=opener, query=first.question, citations=first.citations)
+    context_only = settings.model_copy(
+        update={"retrieval": settings.retrieval.model_copy(update={"follow_up_turn_weight": 0})}
+    )
+    before = ask(follow_up, 3, settings=context_only, previous=previous)
+    after = ask(follow_up, 3, settings=settings, previous=previous)
+    assert before.question == after.question == SEPARATOR.join([follow_up, opener])
+    assert "headquarters in the United Kingdom" in before.citations[0].text
+    assert "maiden flight in 2027" in after.citations[0].text

@@ -1,5 +1,5 @@
 from assistant._words import word_set
-from assistant.search.fusion import fuse_convex, fuse_rrf, min_max
+from assistant.search.fusion import add_rankings, fuse_convex, fuse_rrf, min_max
 from assistant.search.highlights import pick_highlights
 from assistant.search.selection import is_near_duplicate
 
@@ -45,3 +45,11 @@ def test_pick_highlights() -> None:
     assert pick_highlights([0.2, 0.9, 0.4]) == [1]
     assert pick_highlights([0.9, 0.2, 0.9]) == [0, 2]  # a tie keeps both
     assert pick_highlights([]) == []
+
+
+def test_add_rankings_sums_weighted_scores_over_both() -> None:
+    first = [(1, 1.0), (2, 0.5)]
+    second = [(3, 1.0), (2, 0.75)]
+    assert add_rankings(first, second, 1.0) == [(2, 1.25), (1, 1.0), (3, 1.0)]
+    assert add_rankings(first, second, 0.0) == [(1, 1.0), (2, 0.5), (3, 0.0)]
+    assert add_rankings([], second, 2.0) == [(3, 2.0), (2, 1.5)]
