@@ -61,8 +61,8 @@ def retrieve_vs_bare(index: Path, rounds: int = 300) -> str:
     mine, base = statistics.median(times[ours]), statistics.median(times[bare])
     return (
         f"1. retrieve() p50 {mine:.2f} ms vs encode + search {base:.2f} ms: "
-        f"ratio {mine / base:.2f} (target ≤ 1.2; retrieve also runs BM25, fusion, bonuses, "
-        "de-duplication and picks highlights from the stored sentence vectors)"
+        f"ratio {mine / base:.2f} (target ≤ 1.2; retrieve also runs BM25, fusion, sentence "
+        "evidence, de-duplication and picks highlights from the stored sentence vectors)"
     )
 
 
