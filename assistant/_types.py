@@ -24,6 +24,7 @@ __all__ = [
     "PARTED_FORMAT_VERSION",
     "PARTS_FOLDER",
     "READABLE_FORMATS",
+    "SHARDED_FORMAT_VERSION",
     "Answer",
     "BuildReport",
     "Chunk",
@@ -31,6 +32,7 @@ __all__ = [
     "Copy",
     "Document",
     "DocumentRecord",
+    "IndexShard",
     "Manifest",
     "Pointer",
     "SkippedSource",
@@ -49,8 +51,12 @@ FORMAT_VERSION = 4
 #: The format of a generation whose vectors are stored as parts (`Manifest.parts`,
 #: written by cluster builds).
 PARTED_FORMAT_VERSION = 5
+#: The format of a parted generation whose vector index is stored as shards, one
+#: per range of rows (`Manifest.index_shards`, written by cluster builds above the
+#: exact limit).
+SHARDED_FORMAT_VERSION = 6
 #: Formats this version reads: 3 is 4 without the abstention rule.
-READABLE_FORMATS = (3, FORMAT_VERSION, PARTED_FORMAT_VERSION)
+READABLE_FORMATS = (3, FORMAT_VERSION, PARTED_FORMAT_VERSION, SHARDED_FORMAT_VERSION)
 
 
 class _Model(BaseModel):
@@ -348,6 +354,17 @@ class VectorPart(_Model):
     sources: list[SourcePath] = Field(description="The documents whose passages it holds.")
 
 
+class IndexShard(_Model):
+    """The vector index over a run of consecutive passages, in its own file: a
+    reader searches every shard and merges, a shard actor serving that run loads
+    its shard, so both find the same passages."""
+
+    file: GenerationFile = Field(description="The FAISS index of the run's vectors.")
+    first: int = Field(ge=0, description="The run's first passage.")
+    rows: int = Field(ge=1, description="Passages in the run.")
+    parameters: IndexParameters | None = None
+
+
 class Manifest(_Model):
     """Describes one complete index generation; loading checks it first."""
 
@@ -381,6 +398,11 @@ class Manifest(_Model):
         default_factory=list,
         description="The vector parts in row order (format 5); empty: one part, stored "
         "as vectors.npy and sentences.npy.",
+    )
+    index_shards: list[IndexShard] = Field(
+        default_factory=list,
+        description="The vector index as shards in row order (format 6); empty: one "
+        "index, vectors.faiss.",
     )
 
 

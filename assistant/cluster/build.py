@@ -263,6 +263,8 @@ def build_on_ray(
                 chunks=content.chunks,
                 records=content.records,
                 fresh_terms=fresh.terms,
+                exact_limit=settings.exact_limit,
+                shards=settings.ray_shards,
             )
             search, search_files = build_search_files(ray, shards, job)
             layers = text_layer_files(plan.documents, staging, plan.layers)

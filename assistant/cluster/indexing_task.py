@@ -1,14 +1,21 @@
-"""A cluster build's search files: the vector index over every passage and the
-BM25 indexes are built by one Ray task on a cluster node, not by the driver.
+"""A cluster build's search files: the vector index and the BM25 indexes are
+built by Ray tasks on cluster nodes, not by the driver.
 
-The task reads the new generation's vector parts (each checked against the
-SHA-256 the manifest will list), cuts the BM25 terms the workers did not (those of
-unchanged documents), builds the FAISS index (HNSW above the exact limit, on the
-node's cores) and both BM25 indexes, and writes them into the build's shard
-folder (`assistant.indexing.search_files`). Only names and checksums come back.
-The driver moves the folder aside before it checks the files, as it does with
-the vector parts, then links them into the new generation. A task whose worker
-dies is retried by Ray; its files are written again, atomically.
+- One task per run of rows builds that run's vector index from the new
+  generation's vector parts (each checked against the SHA-256 the manifest will
+  list). Up to `exact_limit` passages there is one run and one exact index,
+  `vectors.faiss`; above it, the rows are cut into `ray_shards` runs, as shard
+  actors cut them, and each run gets its own HNSW index (an index shard, format
+  6), built in parallel. A reader searches every shard and merges; an actor
+  serving a run loads its shard: both find the same passages.
+- One task cuts the BM25 terms the workers did not (those of unchanged
+  documents) and builds both BM25 indexes.
+
+Each task writes into the build's shard folder
+(`assistant.indexing.search_files`); only names and checksums come back. The
+driver moves the folder aside before it checks the files, as it does with the
+vector parts, then links them into the new generation. A task whose worker dies
+is retried by Ray; its files are written again, atomically.
 """
 
 from __future__ import annotations
@@ -19,17 +26,28 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 
 from .._errors import ClusterError
 from .._files import sha256_file
 from .._types import Chunk, DocumentRecord, VectorPart
-from ..indexing.generations import lexical_terms
+from ..indexing.generations import FAISS, lexical_terms
 from ..indexing.lexical import content_terms
-from ..indexing.search_files import SearchFiles, staged_search_files, write_search_files
+from ..indexing.search_files import (
+    SearchFiles,
+    VectorIndexWritten,
+    index_shard_name,
+    search_files,
+    staged_search_files,
+    write_lexical_files,
+    write_vector_index,
+)
 from ..indexing.text_layers import StagedFiles
+from ..indexing.vectors import HNSW_IP, choose_index_type
 from .extract import TASK_RETRIES
 from .parts import CHECKED_FOLDER
+from .shards import shard_ranges
 
 __all__ = [
     "FreshTerms",
@@ -37,20 +55,24 @@ __all__ = [
     "PartFile",
     "build_search_files",
     "claim_search_files",
-    "index_task",
+    "index_jobs",
+    "index_ranges",
+    "lexical_task",
     "part_vector_files",
     "passage_terms",
+    "run_in_process",
+    "vector_task",
 ]
 
 #: Each fresh document's passages' BM25 terms alone, as its worker cut them.
 FreshTerms = dict[str, list[list[str]]]
 
-#: The folder, inside the shard folder, the task writes the search files into.
+#: The folder, inside the shard folder, the tasks write the search files into.
 SEARCH_FOLDER = "search"
 
 
 class PartFile(BaseModel):
-    """One vector part's passage-vector file, as the task reads it."""
+    """One vector part's passage-vector file, as a task reads it."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -60,7 +82,7 @@ class PartFile(BaseModel):
 
 
 class IndexJob(BaseModel):
-    """Everything the task needs, sent as JSON."""
+    """Everything the search files are built from."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -71,6 +93,39 @@ class IndexJob(BaseModel):
     chunks: list[Chunk]
     records: dict[str, DocumentRecord]
     fresh_terms: FreshTerms
+    exact_limit: int
+    shards: int
+    """Runs of rows above `exact_limit` (the actors that will serve it)."""
+
+
+class _VectorJob(BaseModel):
+    """One run of rows to index."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    shard_folder: str
+    dimension: int
+    vectors: list[PartFile]
+    first: int
+    last: int
+    name: str
+    index_type: str
+
+
+class _LexicalJob(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    shard_folder: str
+    chunks: list[Chunk]
+    records: dict[str, DocumentRecord]
+    fresh_terms: FreshTerms
+
+
+class _LexicalWritten(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    files: dict[str, str]
+    """Generation file name → SHA-256."""
 
 
 def passage_terms(
@@ -99,33 +154,108 @@ def passage_terms(
     return lexical_terms(chunks, records, plain)
 
 
-def index_task(job: str) -> str:
-    """Build and write the search files, in a Ray task.
+def index_ranges(count: int, index_type: str, shards: int) -> list[tuple[int, int]]:
+    """The runs of rows that get an index each: one exact index, or `shards` HNSW
+    shards cut as `assistant.cluster.shards.shard_ranges` cuts the actors' rows.
 
     Args:
-        job: The `IndexJob`, as JSON.
+        count: Passages in the generation.
+        index_type: The kind `choose_index_type` chose for them.
+        shards: Runs wanted above the exact limit.
+    """
+    if index_type != HNSW_IP or shards <= 1:
+        return [(0, count)]
+    return shard_ranges(count, shards)
 
-    Returns:
-        The `SearchFiles` written, as JSON.
+
+def _rows(spec: _VectorJob) -> npt.NDArray[np.float32]:
+    """Rows `first`..`last - 1` of the parts, each part read checked.
 
     Raises:
         ClusterError: A part file is missing, altered or of another shape.
     """
-    spec = IndexJob.model_validate_json(job)
-    matrices = []
+    taken: list[npt.NDArray[np.float32]] = []
+    start = 0
     for part in spec.vectors:
-        path = Path(part.path)
-        if not path.is_file() or sha256_file(path) != part.sha256:
-            raise ClusterError(f"vector part {path} is missing or altered: build again")
-        rows = np.load(path, mmap_mode="r", allow_pickle=False)
-        if rows.dtype != np.float32 or rows.shape != (part.rows, spec.dimension):
-            raise ClusterError(f"vector part {path} holds {rows.shape}: build again")
-        matrices.append(rows)
-    vectors = np.concatenate(matrices) if matrices else np.zeros((0, spec.dimension), np.float32)
-    terms = passage_terms(spec.chunks, spec.records, spec.fresh_terms)
+        end = start + part.rows
+        if end > spec.first and start < spec.last:
+            path = Path(part.path)
+            if not path.is_file() or sha256_file(path) != part.sha256:
+                raise ClusterError(f"vector part {path} is missing or altered: build again")
+            rows = np.load(path, mmap_mode="r", allow_pickle=False)
+            if rows.dtype != np.float32 or rows.shape != (part.rows, spec.dimension):
+                raise ClusterError(f"vector part {path} holds {rows.shape}: build again")
+            taken.append(rows[max(spec.first - start, 0) : min(spec.last, end) - start])
+        start = end
+    if not taken:
+        return np.zeros((0, spec.dimension), np.float32)
+    return np.ascontiguousarray(np.concatenate(taken), dtype=np.float32)
+
+
+def vector_task(job: str) -> str:
+    """Build and write one run's vector index, in a Ray task.
+
+    Args:
+        job: The run (`_VectorJob`), as JSON.
+
+    Returns:
+        The `VectorIndexWritten`, as JSON.
+    """
+    spec = _VectorJob.model_validate_json(job)
     folder = Path(spec.shard_folder) / SEARCH_FOLDER
     folder.mkdir(exist_ok=True)
-    return write_search_files(folder, vectors, terms).model_dump_json()
+    written = write_vector_index(folder, spec.name, _rows(spec), spec.index_type, spec.first)
+    return written.model_dump_json()
+
+
+def lexical_task(job: str) -> str:
+    """Cut the missing terms, build and write both BM25 indexes, in a Ray task.
+
+    Args:
+        job: The `_LexicalJob`, as JSON.
+
+    Returns:
+        The files' names and SHA-256s (`_LexicalWritten`), as JSON.
+    """
+    spec = _LexicalJob.model_validate_json(job)
+    folder = Path(spec.shard_folder) / SEARCH_FOLDER
+    folder.mkdir(exist_ok=True)
+    terms = passage_terms(spec.chunks, spec.records, spec.fresh_terms)
+    return _LexicalWritten(files=write_lexical_files(folder, terms)).model_dump_json()
+
+
+def index_jobs(job: IndexJob) -> tuple[str, list[str], str]:
+    """The index kind, the vector tasks' jobs and the lexical task's job, as JSON."""
+    count = len(job.chunks)
+    index_type = choose_index_type(count, job.exact_limit)
+    ranges = index_ranges(count, index_type, job.shards)
+    vector_jobs = [
+        _VectorJob(
+            shard_folder=job.shard_folder,
+            dimension=job.dimension,
+            vectors=job.vectors,
+            first=first,
+            last=last,
+            name=FAISS if len(ranges) == 1 else index_shard_name(first, last),
+            index_type=index_type,
+        ).model_dump_json()
+        for first, last in ranges
+    ]
+    lexical_job = _LexicalJob(
+        shard_folder=job.shard_folder,
+        chunks=job.chunks,
+        records=job.records,
+        fresh_terms=job.fresh_terms,
+    ).model_dump_json()
+    return index_type, vector_jobs, lexical_job
+
+
+def run_in_process(job: IndexJob) -> SearchFiles:
+    """The tasks' work in this process, one after the other (tests; no Ray)."""
+    index_type, vector_jobs, lexical_job = index_jobs(job)
+    written = [VectorIndexWritten.model_validate_json(vector_task(j)) for j in vector_jobs]
+    lexical = _LexicalWritten.model_validate_json(lexical_task(lexical_job)).files
+    return search_files(written, lexical, index_type)
 
 
 def build_search_files(
@@ -133,7 +263,8 @@ def build_search_files(
     shard_folder: Path,
     job: IndexJob,
 ) -> tuple[SearchFiles, StagedFiles]:
-    """Run `index_task` on the cluster, then claim and check what it wrote.
+    """Run the vector tasks and the lexical task on the cluster, all at once, then
+    claim and check what they wrote.
 
     Args:
         ray: The `ray` module, connected.
@@ -145,26 +276,32 @@ def build_search_files(
         (`claim_search_files`).
 
     Raises:
-        ClusterError: The task failed, or a file it wrote is missing or altered.
+        ClusterError: A task failed, or a file it wrote is missing or altered.
     """
-    task = ray.remote(num_cpus=1, max_retries=TASK_RETRIES)(index_task)
+    index_type, vector_jobs, lexical_job = index_jobs(job)
+    vectors = ray.remote(num_cpus=1, max_retries=TASK_RETRIES)(vector_task)
+    lexical = ray.remote(num_cpus=1, max_retries=TASK_RETRIES)(lexical_task)
+    refs = [vectors.remote(j) for j in vector_jobs]
+    lexical_ref = lexical.remote(lexical_job)
     try:
-        search = SearchFiles.model_validate_json(ray.get(task.remote(job.model_dump_json())))
+        written = [VectorIndexWritten.model_validate_json(out) for out in ray.get(refs)]
+        terms = _LexicalWritten.model_validate_json(ray.get(lexical_ref)).files
     except ray.exceptions.RayError as exc:
         raise ClusterError(
             f"indexing on the cluster failed ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0]}); the previous index keeps serving: build again"
         ) from None
+    search = search_files(written, terms, index_type)
     return search, claim_search_files(shard_folder, search)
 
 
 def claim_search_files(shard_folder: Path, search: SearchFiles) -> StagedFiles:
-    """Move the task's search folder into `CHECKED_FOLDER`, then check each file
-    against the SHA-256 the task reported.
+    """Move the tasks' search folder into `CHECKED_FOLDER`, then check each file
+    against the SHA-256 its task reported.
 
     Args:
         shard_folder: The build's shard folder.
-        search: What `index_task` returned.
+        search: What the tasks wrote.
 
     Returns:
         For `write_generation`: each file's name → (the checked file, its SHA-256).

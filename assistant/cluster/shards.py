@@ -39,7 +39,13 @@ import numpy as np
 from .._arrays import Vectors
 from .._errors import ClusterError
 from .._settings import RetrievalSettings, Settings
-from ..indexing.generations import map_generation, open_lexical, read_named_generation
+from ..indexing.generations import (
+    MappedGeneration,
+    map_generation,
+    open_lexical,
+    read_index_shard,
+    read_named_generation,
+)
 from ..indexing.lexical import LexicalIndex, content_terms, top_rows
 from ..indexing.vectors import VectorIndex
 from ..search.pipeline import CandidateStep, SearchResult, _Candidates, search
@@ -109,8 +115,7 @@ class ShardServer:
         mapped = map_generation(Path(index_dir), generation)
         self.first, self.last = first, last
         self.generation = generation
-        rows = np.ascontiguousarray(mapped.vectors[first:last])
-        self.vectors = VectorIndex.build(rows, mapped.manifest.index_type)
+        self.vectors, self.origin = _shard_index(mapped, first, last)
         self.lexical: dict[bool, LexicalIndex] = {}
         for in_context in (True, False):
             whole = open_lexical(mapped, in_context) or _in_memory(
@@ -121,6 +126,11 @@ class ShardServer:
     def ping(self) -> str:
         """The generation this shard serves (a readiness probe)."""
         return self.generation
+
+    def index_origin(self) -> str:
+        """ "stored": the shard loaded the generation's index shard over its rows;
+        "built": it built its own (no stored shard covers exactly its rows)."""
+        return self.origin
 
     def candidates(
         self, query: Vectors, terms: list[str], pool: int, in_context: bool
@@ -144,6 +154,19 @@ class ShardServer:
         lexical = [(self.first + int(i), float(scores[i])) for i in top_rows(scores, pool)]
         of_dense = {i: float(scores[i - self.first]) for i, _ in dense}
         return dense, lexical, of_dense
+
+
+def _shard_index(mapped: MappedGeneration, first: int, last: int) -> tuple[VectorIndex, str]:
+    """The vector index over rows `first`..`last - 1`: the generation's stored
+    index shard over exactly those rows (the same index a reader of the whole
+    generation searches, so the merged results are its results), else one built
+    here over the rows (exact for a flat generation, else its own HNSW)."""
+    manifest = mapped.manifest
+    for shard in manifest.index_shards:
+        if (shard.first, shard.first + shard.rows) == (first, last):
+            return read_index_shard(mapped.path, manifest, shard), "stored"
+    rows = np.ascontiguousarray(mapped.vectors[first:last])
+    return VectorIndex.build(rows, manifest.index_type), "built"
 
 
 def merged_candidates(

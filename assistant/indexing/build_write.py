@@ -15,6 +15,7 @@ from .._settings import Settings
 from .._types import (
     FORMAT_VERSION,
     PARTED_FORMAT_VERSION,
+    SHARDED_FORMAT_VERSION,
     Chunk,
     Document,
     DocumentRecord,
@@ -252,8 +253,8 @@ def write_new_generation(
             already cut (see `lexical_terms`); else cut while writing.
         parts: The vector parts, whose files are among `extra_files` (a cluster
             build's); none: the vectors are written as one part.
-        search: The vector index and BM25 files, already built and among
-            `extra_files` (a cluster build's); None: built here from `content`.
+        search: The vector index (or its shards) and BM25 files, already built and
+            among `extra_files` (a cluster build's); None: built here from `content`.
 
     Returns:
         The manifest written (its `files` still empty: `write_generation` fills in
@@ -266,12 +267,16 @@ def write_new_generation(
     vectors = content.vectors.reshape(-1, dimension)
     index = None
     if search is None:
-        index = VectorIndex.build(vectors, choose_index_type(count))
+        index = VectorIndex.build(vectors, choose_index_type(count, settings.exact_limit))
         search = SearchFiles(
-            files={}, index_type=index.index_type, index_parameters=index.parameters
+            files={},
+            index_type=index.index_type,
+            index_parameters=index.parameters,
+            index_shards=[],
         )
+    version = PARTED_FORMAT_VERSION if parts else FORMAT_VERSION
     manifest = Manifest(
-        format_version=PARTED_FORMAT_VERSION if parts else FORMAT_VERSION,
+        format_version=SHARDED_FORMAT_VERSION if search.index_shards else version,
         generation=generation,
         built_at=dt.datetime.now(dt.UTC),
         model=settings.model,
@@ -286,6 +291,7 @@ def write_new_generation(
         query_encoder_refused=query.refused,
         abstention=settings.answer.rule(),
         parts=list(parts),
+        index_shards=search.index_shards,
     )
     write_generation(
         settings.index_dir,

@@ -9,6 +9,9 @@
         lexical/{context,plain}.*.npy|json          (BM25, memory-mapped by readers)
         parts/<key>.{vectors,sentences}.npy         (cluster builds: one part per document,
                                                      instead of vectors.npy and sentences.npy)
+        vectors.<first>-<last>.faiss                (cluster builds above the exact limit:
+                                                     one HNSW shard per actor's rows,
+                                                     instead of vectors.faiss)
       .build.lock                   flock held by the running build
 
 A build writes a new generation in a hidden temp folder, fsyncs it, renames it
@@ -58,8 +61,10 @@ from .._types import (
     LEXICAL_FOLDER,
     PARTED_FORMAT_VERSION,
     READABLE_FORMATS,
+    SHARDED_FORMAT_VERSION,
     Chunk,
     DocumentRecord,
+    IndexShard,
     Manifest,
     Pointer,
     VectorPart,
@@ -68,7 +73,7 @@ from .._types import (
 from .lexical import LEXICAL_PARTS, LexicalIndex, content_terms
 from .parts import PartedRows, check_part_bounds
 from .passages import Passages, check_rows, encode_passages, map_text
-from .vectors import VectorIndex
+from .vectors import SearchableIndex, ShardedVectorIndex, VectorIndex
 
 __all__ = [
     "Generation",
@@ -76,7 +81,9 @@ __all__ = [
     "VectorIndexFile",
     "build_lock",
     "check_index_folder",
+    "check_index_shards",
     "current_generation",
+    "index_file_names",
     "lexical_files",
     "lexical_terms",
     "map_generation",
@@ -84,6 +91,7 @@ __all__ = [
     "open_lexical",
     "read_generation",
     "read_generation_file",
+    "read_index_shard",
     "read_named_generation",
     "remove_stale",
     "repair_layout",
@@ -119,18 +127,20 @@ class VectorIndexFile:
         self._folder = folder
         self._manifest = manifest
         self._lock = threading.Lock()
-        self._index: VectorIndex | None = None
+        self._index: SearchableIndex | None = None
+        check_index_shards(manifest, folder)
         if now:  # an unreadable file is the loader's to report, with a fallback
             self._index = self._read(_read_verified)
         else:  # still refused on load if missing or altered, so a fallback can serve
-            _check_file(folder, FAISS, manifest)
+            for name in index_file_names(manifest):
+                _check_file(folder, name, manifest)
 
     @property
     def is_read(self) -> bool:
         """Whether the index was read into this process."""
         return self._index is not None
 
-    def get(self) -> VectorIndex:
+    def get(self) -> SearchableIndex:
         """The index (read and checked on the first call).
 
         Raises:
@@ -141,13 +151,70 @@ class VectorIndexFile:
                 self._index = self._read(_read_or_corrupt)
             return self._index
 
-    def _read(self, read: Callable[[Path, str, Manifest], bytes]) -> VectorIndex:
-        return VectorIndex.from_bytes(
-            read(self._folder, FAISS, self._manifest),
-            index_type=self._manifest.index_type,
-            count=self._manifest.chunk_count,
-            dimension=self._manifest.dimension,
-        )
+    def _read(self, read: Callable[[Path, str, Manifest], bytes]) -> SearchableIndex:
+        manifest = self._manifest
+        if not manifest.index_shards:
+            return VectorIndex.from_bytes(
+                read(self._folder, FAISS, manifest),
+                index_type=manifest.index_type,
+                count=manifest.chunk_count,
+                dimension=manifest.dimension,
+            )
+        return ShardedVectorIndex(
+            [(shard.first, read_index_shard(self._folder, manifest, shard, read))
+             for shard in manifest.index_shards]
+        )  # fmt: skip
+
+
+def index_file_names(manifest: Manifest) -> list[str]:
+    """The files a generation's vector index is stored in: its shards', else
+    `vectors.faiss`."""
+    return [shard.file for shard in manifest.index_shards] or [FAISS]
+
+
+def check_index_shards(manifest: Manifest, folder: Path) -> None:
+    """Check that the index shards, if any, tile the passages in order.
+
+    Raises:
+        IndexCorruptError: They overlap, leave a gap, or hold another count.
+    """
+    row = 0
+    for shard in manifest.index_shards:
+        if shard.first != row:
+            break
+        row += shard.rows
+    else:
+        if not manifest.index_shards or row == manifest.chunk_count:
+            return
+    raise IndexCorruptError(
+        f"the vector index shards of {folder} do not tile its {manifest.chunk_count} "
+        f"passages: {REBUILD_HINT}",
+        path=str(folder),
+    )
+
+
+def read_index_shard(
+    folder: Path,
+    manifest: Manifest,
+    shard: IndexShard,
+    read: Callable[[Path, str, Manifest], bytes] | None = None,
+) -> VectorIndex:
+    """One index shard of a generation, its checksum checked.
+
+    Args:
+        folder: The generation's folder.
+        manifest: Its manifest.
+        shard: One of `manifest.index_shards`.
+        read: How to read a file of it, checked (default: refuse a missing or
+            altered file with `IndexCorruptError`).
+
+    Raises:
+        IndexCorruptError: The file is missing, altered or not such an index.
+    """
+    data = (read or _read_or_corrupt)(folder, shard.file, manifest)
+    return VectorIndex.from_bytes(
+        data, index_type=manifest.index_type, count=shard.rows, dimension=manifest.dimension
+    )
 
 
 @dataclass(frozen=True)
@@ -174,7 +241,7 @@ class Generation:
     generations do not, and their readers index the passages themselves."""
 
     @property
-    def index(self) -> VectorIndex:
+    def index(self) -> SearchableIndex:
         """The FAISS index over the passage vectors (see `VectorIndexFile`)."""
         return self.index_file.get()
 
@@ -187,10 +254,10 @@ def _lexical_names() -> list[str]:
     return [_lexical_name(v, part) for v in _LEXICAL_VARIANTS for part in LEXICAL_PARTS]
 
 
-def search_file_names() -> list[str]:
-    """The generation files built from every passage at once: the vector index and
-    the BM25 files."""
-    return [FAISS, *_lexical_names()]
+def search_file_names(manifest: Manifest) -> list[str]:
+    """The generation files built from every passage at once: the vector index
+    (or its shards) and the BM25 files."""
+    return [*index_file_names(manifest), *_lexical_names()]
 
 
 def lexical_files(
@@ -427,10 +494,13 @@ def _parse_manifest(index_dir: Path, folder: Path) -> Manifest:
         raise IndexCorruptError(
             f"{folder / MANIFEST} is invalid ({reason}): {REBUILD_HINT}"
         ) from None
-    if bool(manifest.parts) != (version == PARTED_FORMAT_VERSION):
+    parted = (PARTED_FORMAT_VERSION, SHARDED_FORMAT_VERSION)
+    if bool(manifest.parts) != (version in parted) or bool(manifest.index_shards) != (
+        version == SHARDED_FORMAT_VERSION
+    ):
         raise IndexCorruptError(
-            f"{folder / MANIFEST} lists vector parts only in format {PARTED_FORMAT_VERSION}: "
-            f"{REBUILD_HINT}"
+            f"{folder / MANIFEST} lists vector parts only in formats {parted} and index "
+            f"shards only in format {SHARDED_FORMAT_VERSION}: {REBUILD_HINT}"
         )
     return manifest
 
@@ -532,7 +602,7 @@ def _mapped_files(manifest: Manifest, reading: _Reading) -> list[str]:
     if reading.with_vectors:
         names += [part.vectors for part in manifest.parts]
     if not reading.index_now:
-        names.append(FAISS)
+        names += index_file_names(manifest)
     return names
 
 
@@ -750,7 +820,7 @@ def write_generation(
     lexical: dict[str, bytes] = {}
     if index is not None:
         lexical = lexical_files(passage_terms or lexical_terms(chunks, manifest.documents))
-    elif not set(search_file_names()) <= set(extra_files or {}):
+    elif not set(search_file_names(manifest)) <= set(extra_files or {}):
         raise ValueError("a generation without its vector index needs its search files staged")
     try:
         return _write_generation(

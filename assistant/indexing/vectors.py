@@ -9,6 +9,7 @@ sampled queries and `efSearch` raised until it reaches `HNSW.target_recall`.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import faiss
@@ -16,15 +17,25 @@ import numpy as np
 import numpy.typing as npt
 
 from .._errors import IndexCorruptError
+from .._settings import EXACT_LIMIT
 from .._types import IndexParameters
 
-__all__ = ["EXACT_LIMIT", "FLAT_IP", "HNSW", "HNSW_IP", "VectorIndex", "choose_index_type"]
+__all__ = [
+    "EXACT_LIMIT",
+    "FLAT_IP",
+    "HNSW",
+    "HNSW_IP",
+    "SearchableIndex",
+    "ShardedVectorIndex",
+    "VectorIndex",
+    "choose_index_type",
+    "merge_hits",
+]
 
 FLAT_IP = "flat-ip"
 HNSW_IP = "hnsw-ip"
 # Exact search costs about 0.1 ms per 10k passages here; past 50k it stops being
 # instant and HNSW's recall loss becomes worth its speed.
-EXACT_LIMIT = 50_000
 
 
 @dataclass(frozen=True)
@@ -152,6 +163,54 @@ class VectorIndex:
                 f"vector index holds {index.ntotal}×{index.d}, manifest says {count}×{dimension}"
             )
         return cls(index, index_type)
+
+
+def merge_hits(hits: Iterable[tuple[int, float]], k: int) -> list[tuple[int, float]]:
+    """The best `k` of several indexes' `(id, score)` hits: by score, equal scores
+    higher id first (as one FAISS index returns them, and as the shard actors'
+    answers are merged), so a sharded search ranks as its shards' merge does.
+
+    Args:
+        hits: `(global id, score)` pairs from every index.
+        k: Hits wanted.
+
+    Returns:
+        The best `k`, best first.
+    """
+    return sorted(hits, key=lambda hit: (-hit[1], -hit[0]))[:k]
+
+
+class ShardedVectorIndex:
+    """Consecutive runs of rows, each with its own index, searched as one: each
+    run's best `k`, merged (`merge_hits`). What a generation stored as index
+    shards is searched with, in one process or as shard actors."""
+
+    def __init__(self, shards: Sequence[tuple[int, VectorIndex]]) -> None:
+        """Args:
+        shards: `(first row, index over the run)` in row order, tiling the rows.
+        """
+        self._shards = list(shards)
+
+    @property
+    def count(self) -> int:
+        return sum(index.count for _, index in self._shards)
+
+    @property
+    def dimension(self) -> int:
+        return self._shards[0][1].dimension if self._shards else 0
+
+    def search(self, query: npt.NDArray[np.float32], k: int) -> list[tuple[int, float]]:
+        """Up to `k` `(id, score)` pairs, best first, ids global."""
+        hits = [
+            (first + i, score)
+            for first, index in self._shards
+            for i, score in index.search(query, k)
+        ]
+        return merge_hits(hits, k)
+
+
+#: What a generation searches its vectors with.
+SearchableIndex = VectorIndex | ShardedVectorIndex
 
 
 def exact_top_k(

@@ -206,6 +206,41 @@ def _sharded(address: str, index_dir: Path, sources: Path, questions: list[str])
     return out
 
 
+def _hnsw_shards(
+    address: str, sources: Path, index_dir: Path, questions: list[str]
+) -> dict[str, Any]:
+    """A generation above the (lowered) exact limit: its HNSW index is built as two
+    shards by two tasks, each actor loads its shard, and the answers are those of
+    one reader searching the whole generation."""
+    import ray
+
+    from assistant.cluster.build import build_on_ray
+    from assistant.cluster.shards import ShardedSearch
+    from assistant.search.pipeline import search
+
+    settings = Settings(sources_dir=sources, index_dir=index_dir, exact_limit=10, ray_shards=2)
+    build_on_ray(address, settings=settings, workers=2)
+    manifest = read_generation(index_dir).manifest
+    sharded = ShardedSearch(address, index_dir, shards=2, wait_seconds=120)
+    try:
+        out: dict[str, Any] = {
+            "format": manifest.format_version,
+            "index_type": manifest.index_type,
+            "index_shards": [[s.first, s.rows] for s in manifest.index_shards],
+            "count": manifest.chunk_count,
+            "single_file": (
+                index_dir / "generations" / manifest.generation / "vectors.faiss"
+            ).exists(),
+            "local": _results([search(q, 5, settings) for q in questions]),
+            "sharded": _results([sharded.search(q, 5, settings) for q in questions]),
+        }
+        actors = sharded.actors(manifest.generation, manifest.chunk_count)
+        out["origins"] = ray.get([actor.index_origin.remote() for actor in actors])
+    finally:
+        sharded.close(stop_shards=True)
+    return out
+
+
 def _replica(address: str, index_dir: Path, questions: list[str]) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-m", "tests.cluster.replica", address, str(index_dir), *questions],
@@ -280,6 +315,7 @@ def main(workdir: Path, export: OnnxExport) -> None:
         result["shards"] = _sharded(cluster.address, remote, sources, questions)
         result["command_line"] = _command_line(cluster.address, sources, workdir / "cli")
         result["command_line"].update(_compare(remote, workdir / "cli"))
+        result["hnsw"] = _hnsw_shards(cluster.address, sources, workdir / "hnsw", questions)
     finally:
         ray.shutdown()
         cluster.shutdown()

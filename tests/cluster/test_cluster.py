@@ -156,3 +156,17 @@ def test_the_command_line_builds_on_the_cluster(seen: dict[str, Any]) -> None:
     assert command["chunks_equal"]
     assert command["lexical_equal"]
     assert command["min_cosine"] >= 0.9999
+
+
+def test_an_hnsw_generation_is_sharded_as_its_actors_serve_it(seen: dict[str, Any]) -> None:
+    """Above the exact limit the index is built as one HNSW shard per actor's rows
+    (in parallel tasks); each actor loads its shard, so two actors answer exactly
+    what one reader of the whole generation answers."""
+    hnsw = seen["hnsw"]
+    count = hnsw["count"]
+    assert (hnsw["format"], hnsw["index_type"]) == (6, "hnsw-ip")
+    half = round(count / 2)
+    assert hnsw["index_shards"] == [[0, half], [half, count - half]]
+    assert hnsw["single_file"] is False
+    assert hnsw["origins"] == ["stored", "stored"]
+    assert hnsw["sharded"] == hnsw["local"]

@@ -18,10 +18,11 @@ from assistant._types import Citation, Document
 from assistant.cluster.indexing_task import (
     IndexJob,
     claim_search_files,
-    index_task,
     part_vector_files,
+    run_in_process,
 )
 from assistant.cluster.parts import CHECKED_FOLDER, generation_parts, write_part
+from assistant.cluster.shards import ShardServer, merged_candidates, shard_ranges
 from assistant.embedding.transformer import Embedder
 from assistant.indexing.build_embed import EmbeddedPassages, prepare
 from assistant.indexing.build_write import assemble, write_new_generation
@@ -29,10 +30,15 @@ from assistant.indexing.generations import (
     Generation,
     new_generation_id,
     read_generation,
-    search_file_names,
 )
-from assistant.indexing.search_files import SearchFiles, write_search_files
+from assistant.indexing.search_files import (
+    search_files,
+    write_lexical_files,
+    write_vector_index,
+)
+from assistant.indexing.vectors import ShardedVectorIndex
 from assistant.ingest.sources import load_documents
+from assistant.search.pipeline import CandidateStep, search
 
 from ..conftest import BRIEF, BRIEF_QUESTION_TEXTS, DATA, SOURCES
 
@@ -95,8 +101,10 @@ def _commit(
         chunks=content.chunks,
         records=content.records,
         fresh_terms={},
+        exact_limit=settings.exact_limit,
+        shards=settings.ray_shards,
     )
-    search = SearchFiles.model_validate_json(index_task(job.model_dump_json()))
+    search = run_in_process(job)  # the vector and lexical tasks, one after the other
     search_files = claim_search_files(staging, search)
     write_new_generation(
         settings,
@@ -216,10 +224,79 @@ def test_search_files_altered_after_the_task_are_refused(tmp_path: Path) -> None
     (folder / CHECKED_FOLDER).mkdir(parents=True)
     vectors = np.eye(3, 384, dtype=np.float32)
     chunks_terms = ([["tokyo"], ["seoul"], ["manila"]], [["tokyo"], ["seoul"], ["manila"]])
-    (folder / "search").mkdir()
-    search = write_search_files(folder / "search", vectors, chunks_terms)
-    assert set(search.files) == set(search_file_names())
-    assert search.index_type == "flat-ip"
+    written = write_vector_index(folder / "search", "vectors.faiss", vectors, "flat-ip")
+    search = search_files(
+        [written], write_lexical_files(folder / "search", chunks_terms), "flat-ip"
+    )
+    assert search.index_shards == []
+    assert search.index_parameters is not None
+    assert search.index_parameters.kind == "flat-ip"
     (folder / "search" / "vectors.faiss").write_bytes(b"forged")
     with pytest.raises(ClusterError, match="does not match what its task wrote"):
         claim_search_files(folder, search)
+
+
+def test_a_sharded_vector_index_answers_as_its_shard_actors(
+    sources: Path, tmp_path: Path, embedder: Embedder
+) -> None:
+    """Above the exact limit a cluster generation stores one HNSW index per run of
+    rows the actors serve (format 6): a reader searches them all and merges, each
+    actor loads its own, and both give the same answers."""
+    settings, local = _local_build(sources, tmp_path, embedder)
+    sharded = settings.model_copy(update={"exact_limit": 10, "ray_shards": 2})
+    generation = _commit(sharded, local, embedder)
+    manifest = generation.manifest
+    count = manifest.chunk_count
+    assert (manifest.format_version, manifest.index_type) == (6, "hnsw-ip")
+    assert [(s.first, s.first + s.rows) for s in manifest.index_shards] == shard_ranges(count, 2)
+    assert not (generation.path / "vectors.faiss").exists()
+    assert isinstance(generation.index, ShardedVectorIndex)
+
+    def actors_step(servers: list[ShardServer]) -> CandidateStep:
+        def ask(query: np.ndarray, terms: list[str], pool: int, in_context: bool) -> list:
+            return [server.candidates(query, terms, pool, in_context) for server in servers]
+
+        return lambda searcher, text, query, k, options: merged_candidates(
+            ask, searcher, text, query, k, options
+        )
+
+    def servers(shards: int) -> list[ShardServer]:
+        index_dir = str(settings.index_dir)
+        return [
+            ShardServer(index_dir, manifest.generation, first, last)
+            for first, last in shard_ranges(count, shards)
+        ]
+
+    stored = servers(2)
+    assert [server.index_origin() for server in stored] == ["stored", "stored"]
+    for question in QUESTIONS:
+        one_reader = search(question, 5, settings).citations
+        actors = search(question, 5, settings, candidates=actors_step(stored)).citations
+        assert _same_answers([one_reader], [actors]), question
+    # a cut the build did not store: each actor builds its own index over its rows
+    assert {server.index_origin() for server in servers(3)} == {"built"}
+
+
+def test_index_shards_that_are_damaged_or_do_not_tile_are_refused(
+    sources: Path, tmp_path: Path, embedder: Embedder
+) -> None:
+    settings, local = _local_build(sources, tmp_path, embedder)
+    sharded = settings.model_copy(update={"exact_limit": 10, "ray_shards": 2})
+    generation = _commit(sharded, local, embedder)
+    manifest_file = generation.path / "manifest.json"
+    original = manifest_file.read_bytes()
+    first, second = generation.manifest.index_shards
+    gap = second.model_copy(update={"first": second.first + 1, "rows": second.rows - 1})
+    forged = generation.manifest.model_copy(update={"index_shards": [first, gap]})
+    manifest_file.write_text(forged.model_dump_json())
+    with pytest.raises(IndexCorruptError, match="do not tile"):
+        read_generation(settings.index_dir)
+    manifest_file.write_bytes(original)
+    path = generation.path / second.file
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x01
+    path.write_bytes(bytes(data))
+    served = read_generation(settings.index_dir, fallback=True)
+    assert served.manifest.generation == local.manifest.generation
+    assert served.fallback_reason is not None
+    assert second.file in served.fallback_reason

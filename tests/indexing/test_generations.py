@@ -100,7 +100,7 @@ def test_other_model_in_manifest(damaged: tuple[Path, Path]) -> None:
 def test_other_format_version(damaged: tuple[Path, Path]) -> None:
     index_dir, folder = damaged
     _edit_manifest(folder, format_version=99)
-    with pytest.raises(IndexMismatchError, match=r"index format 99.*reads 3, 4, 5: .*--force"):
+    with pytest.raises(IndexMismatchError, match=r"index format 99.*reads 3, 4, 5, 6: .*--force"):
         retrieve("Who is Japan's defense minister?", index_dir=index_dir)
 
 
