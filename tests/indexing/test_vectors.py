@@ -11,6 +11,7 @@ from assistant.indexing.vectors import (
     FLAT_IP,
     HNSW,
     HNSW_IP,
+    ShardedVectorIndex,
     VectorIndex,
     choose_index_type,
     exact_top_k,
@@ -66,3 +67,20 @@ def test_kind_in_manifest_must_match_the_file() -> None:
     data = VectorIndex.build(vectors, FLAT_IP).to_bytes()
     with pytest.raises(IndexCorruptError, match="IndexFlatIP, manifest says hnsw-ip"):
         VectorIndex.from_bytes(data, index_type=HNSW_IP, count=100, dimension=64)
+
+
+def test_exact_shards_search_as_one_exact_index() -> None:
+    vectors = _clustered(900)
+    vectors[700] = vectors[100]  # an equal cosine across shards: higher id first, as FAISS
+    whole = VectorIndex.build(vectors, FLAT_IP)
+    shards = ShardedVectorIndex(
+        [(first, VectorIndex.build(vectors[first:last], FLAT_IP))
+         for first, last in ((0, 300), (300, 650), (650, 900))]
+    )  # fmt: skip
+    assert (shards.count, shards.dimension) == (900, 64)
+    for query in _clustered(20, seed=7):
+        one, merged = whole.search(query, 12), shards.search(query, 12)
+        assert [i for i, _ in merged] == [i for i, _ in one]
+        assert np.allclose([s for _, s in merged], [s for _, s in one], atol=1e-6)
+    top = shards.search(vectors[100], 2)
+    assert [i for i, _ in top] == [700, 100]
