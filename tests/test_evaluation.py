@@ -1,5 +1,7 @@
 import hashlib
 import json
+import math
+import random
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -353,24 +355,33 @@ def test_settings_argument_replaces_the_environment(
 ALLIANCE = Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "alliance"
 
 
-def _alliance_texts() -> dict[str, str]:
+ALLIANCE_B = ALLIANCE.parent / "alliance-b"
+
+
+def _texts(folder: Path) -> dict[str, str]:
     return {
         path.name: normalize_space(path.read_text(encoding="utf-8"))
-        for path in (ALLIANCE / "sources").iterdir()
+        for path in (folder / "sources").iterdir()
     }
 
 
-def test_alliance_evidence_is_in_its_source_and_no_other() -> None:
-    texts = _alliance_texts()
-    assert len(texts) == 28
+@pytest.mark.parametrize(
+    ("folder", "documents", "evidence_strings"),
+    [(ALLIANCE, 28, 81 + 66), (ALLIANCE_B, 18, 76 + 57)],
+)
+def test_evidence_is_in_its_source_and_no_other(
+    folder: Path, documents: int, evidence_strings: int
+) -> None:
+    texts = _texts(folder)
+    assert len(texts) == documents
     checked = 0
     records = [
         (i.id, i.source, i.evidence, i.answerable)
-        for i in load_eval_items(ALLIANCE / "questions.jsonl")
+        for i in load_eval_items(folder / "questions.jsonl")
     ]
     records += [
         (f"{d.id}#{n}", t.source, t.evidence, True)
-        for d in load_dialogues(ALLIANCE / "dialogues.jsonl")
+        for d in load_dialogues(folder / "dialogues.jsonl")
         for n, t in enumerate(d.turns, 1)
     ]
     for name, source, evidence, answerable in records:
@@ -384,7 +395,28 @@ def test_alliance_evidence_is_in_its_source_and_no_other() -> None:
             holders = [s for s, text in texts.items() if normalize_space(string) in text]
             assert holders == [source], (name, string, holders)
             checked += 1
-    assert checked >= 81 + 66
+    assert checked >= evidence_strings
+
+
+def test_the_second_set_split_is_its_seeded_draw() -> None:
+    """The split of benchmarks/data/alliance-b is the one draw its README describes
+    (random.Random(2027), 45 % held out per kind, then the dialogues)."""
+    items = load_eval_items(ALLIANCE_B / "questions.jsonl")
+    dialogues = load_dialogues(ALLIANCE_B / "dialogues.jsonl")
+    rng = random.Random(2027)
+    heldout: set[str] = set()
+    for kind in sorted({i.kind for i in items}):
+        ids = sorted(i.id for i in items if i.kind == kind)
+        rng.shuffle(ids)
+        heldout.update(ids[: math.ceil(0.45 * len(ids))])
+    assert {i.id for i in items if i.split == "heldout"} == heldout
+    assert {i.split for i in items} == {"dev", "heldout"}
+    ids = sorted(d.id for d in dialogues)
+    rng.shuffle(ids)
+    assert {d.id for d in dialogues if d.split == "heldout"} == set(
+        ids[: math.ceil(0.45 * len(ids))]
+    )
+    assert (len(items), len(dialogues)) == (96, 20)
 
 
 def test_alliance_split_is_unchanged() -> None:
