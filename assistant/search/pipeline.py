@@ -103,10 +103,7 @@ def search(
     found = step(searcher, text, query, k, options)
     ranked = _fuse(found, generation, query, options)
     if turn and turn.strip() != text and options.follow_up_turn_weight:
-        alone = clean_question(turn, settings.max_question_chars)
-        own = embedder_for(generation, settings).encode_query(alone)
-        own_ranking = _fuse(step(searcher, alone, own, k, options), generation, own, options)
-        ranked = add_rankings(ranked, own_ranking, options.follow_up_turn_weight)
+        ranked = _with_turn(ranked, turn, searcher, step, k, settings)
     if options.per_document:
         ranked = spread_documents(ranked, generation.chunks, options.per_document)
     chosen, copies = select_passages(searcher, ranked, k, options.duplicate_containment)
@@ -129,6 +126,24 @@ def search(
         signals=signals,
         abstention=generation.manifest.abstention,
     )
+
+
+def _with_turn(
+    ranked: list[tuple[int, float]],
+    turn: str,
+    searcher: Searcher,
+    step: CandidateStep,
+    k: int,
+    settings: Settings,
+) -> list[tuple[int, float]]:
+    """A follow-up's ranking with context plus the weighted ranking of the turn's
+    own words: the context finds the report, the turn the passage in it that
+    answers it (alone, the context finds the previous answer's passage again)."""
+    generation, options = searcher.generation, settings.retrieval
+    alone = clean_question(turn, settings.max_question_chars)
+    own = embedder_for(generation, settings).encode_query(alone)
+    own_ranking = _fuse(step(searcher, alone, own, k, options), generation, own, options)
+    return add_rankings(ranked, own_ranking, options.follow_up_turn_weight)
 
 
 def _candidates(
