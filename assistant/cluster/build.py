@@ -16,8 +16,9 @@ assemble, write and swap the pointer. Only the new and changed documents travel:
 
 The driver checks each file against its checksum (without reading the vectors
 into memory) and links it into the new generation, whose manifest lists one part
-per document (`assistant.cluster.parts`). One more task builds the vector index
-and the BM25 indexes from the parts (`assistant.cluster.indexing_task`);
+per document (`assistant.cluster.parts`). More tasks build the vector index (one
+per index shard above the exact limit) and the BM25 indexes from the parts
+(`assistant.cluster.indexing_task`);
 an unchanged document's part is linked from the previous generation, not written
 again. An actor or task that dies is restarted by Ray and its work retried (part
 files are written again, atomically); nothing goes live before every document

@@ -36,7 +36,6 @@ __all__ = [
     "check_shard",
     "claim_shard",
     "generation_parts",
-    "read_shard",
     "write_part",
     "write_shard",
 ]
@@ -110,19 +109,6 @@ def write_part(
         sentences=sentences[0],
         sentences_sha256=sentences[1],
     )
-
-
-def read_shard(
-    folder: Path, name: str, sha256: str, shape: tuple[int, int], dtype: type[np.floating]
-) -> npt.NDArray[np.floating]:
-    """A shard file a worker wrote, checked against the SHA-256 it reported.
-
-    Raises:
-        ClusterError: The file is missing, changed, or of another shape or type.
-    """
-    check_shard(folder, name, sha256, shape, dtype)
-    array: npt.NDArray[np.floating] = np.load(folder / name, allow_pickle=False)
-    return array
 
 
 def check_shard(
