@@ -309,6 +309,14 @@ class Settings(BaseSettings):
         "build above `exact_limit` stores its vector index as this many shards, which "
         "actors serving as many shards load instead of building their own.",
     )
+    verify_later_mb: int | None = Field(
+        default=1024,
+        ge=0,
+        description="A generation whose files hold more than this many MB opens at once "
+        "and its checksums are verified in the background (it serves meanwhile, and is "
+        "refused, falling back to the previous generation, as soon as a file does not "
+        "match); smaller ones are verified before they serve. None: always before.",
+    )
     exact_limit: int = Field(
         default=EXACT_LIMIT,
         ge=0,

@@ -74,6 +74,7 @@ from .lexical import LEXICAL_PARTS, LexicalIndex, content_terms
 from .parts import PartedRows, check_part_bounds
 from .passages import Passages, check_rows, encode_passages, map_text
 from .vectors import SearchableIndex, ShardedVectorIndex, VectorIndex
+from .verification import Verification, refused
 
 __all__ = [
     "Generation",
@@ -128,6 +129,9 @@ class VectorIndexFile:
         self._manifest = manifest
         self._lock = threading.Lock()
         self._index: SearchableIndex | None = None
+        # A generation opened at once is hashed in the background, this file too:
+        # the first query reads it without hashing it a second time.
+        self._verified_elsewhere = _later.get() is not None
         check_index_shards(manifest, folder)
         if now:  # an unreadable file is the loader's to report, with a fallback
             self._index = self._read(_read_verified)
@@ -148,7 +152,8 @@ class VectorIndexFile:
         """
         with self._lock:
             if self._index is None:  # unreadable now, or removed under a long-lived reader
-                self._index = self._read(_read_or_corrupt)
+                read = _read_unhashed if self._verified_elsewhere else _read_or_corrupt
+                self._index = self._read(read)
             return self._index
 
     def _read(self, read: Callable[[Path, str, Manifest], bytes]) -> SearchableIndex:
@@ -239,6 +244,9 @@ class Generation:
     has_lexical: bool = False
     """Whether the generation stores its BM25 indexes (checked on load); older
     generations do not, and their readers index the passages themselves."""
+    verification: Verification | None = None
+    """Its checksums being verified after it opened (a large generation, see
+    `read_generation`); None: every file was verified before it served."""
 
     @property
     def index(self) -> SearchableIndex:
@@ -420,6 +428,18 @@ def _read_verified(folder: Path, name: str, manifest: Manifest) -> bytes:
     return data
 
 
+def _read_unhashed(folder: Path, name: str, manifest: Manifest) -> bytes:
+    """A file whose checksum a background verification checks (`Verification`)."""
+    try:
+        return (folder / name).read_bytes()
+    except OSError as exc:
+        raise IndexCorruptError(
+            f"index file {folder / name} cannot be read ({exc.strerror}): {REBUILD_HINT}",
+            path=str(folder / name),
+            generation=manifest.generation,
+        ) from None
+
+
 def read_generation_file(generation: Generation, name: str) -> bytes:
     """A file of a loaded generation, checked against the SHA-256 its manifest records.
 
@@ -511,10 +531,16 @@ class _Reading:
 
     with_vectors: bool
     index_now: bool
+    verify_later_bytes: int | None = None
 
 
 def read_generation(
-    index_dir: Path, *, with_vectors: bool = False, fallback: bool = False, index_now: bool = True
+    index_dir: Path,
+    *,
+    with_vectors: bool = False,
+    fallback: bool = False,
+    index_now: bool = True,
+    verify_later_bytes: int | None = None,
 ) -> Generation:
     """Load and verify the live generation.
 
@@ -525,9 +551,14 @@ def read_generation(
             generation that verifies (logged, and named in `fallback_reason`).
         index_now: Read the FAISS index now (its checksum is checked either way);
             False when a query will search shard actors instead, see `VectorIndexFile`.
+        verify_later_bytes: A generation whose files hold more bytes opens at
+            once, in O(files): its checksums are verified in the background
+            (`Generation.verification`, see `assistant.indexing.verification`) and
+            its FAISS index is read by the first query. None: always verify first.
 
     Returns:
-        The generation, every file checked against the manifest's SHA-256.
+        The generation, every file checked against the manifest's SHA-256 (or
+        being checked, see `verify_later_bytes`).
 
     Raises:
         IndexMissingError: No index was built here.
@@ -535,7 +566,7 @@ def read_generation(
         IndexCorruptError: A file is missing, truncated or altered (and, with
             `fallback`, no older generation verifies either).
     """
-    reading = _Reading(with_vectors, index_now)
+    reading = _Reading(with_vectors, index_now, verify_later_bytes)
     for _ in range(_POINTER_RETRIES):
         name = current_generation(index_dir)
         if name is None:
@@ -572,6 +603,9 @@ def read_named_generation(index_dir: Path, name: str, *, with_vectors: bool = Fa
 
 
 def _load(index_dir: Path, name: str, reading: _Reading) -> Generation:
+    found_corrupt = refused(index_dir / GENERATIONS / name)
+    if found_corrupt is not None:  # after it opened, by its background verification
+        raise found_corrupt
     try:
         return _load_files(index_dir, name, reading)
     except IndexCorruptError:
@@ -588,8 +622,29 @@ def _load(index_dir: Path, name: str, reading: _Reading) -> Generation:
 def _load_files(index_dir: Path, name: str, reading: _Reading) -> Generation:
     folder = index_dir / GENERATIONS / name
     manifest = _parse_manifest(index_dir, folder)
+    limit = reading.verify_later_bytes
+    if limit is not None and sum(_size(folder / n) for n in manifest.files) > limit:
+        return _open_verifying_later(folder, manifest, name, reading)
     with _hashing_ahead(folder, manifest, _mapped_files(manifest, reading)):
         return _open_files(folder, manifest, name, reading)
+
+
+def _open_verifying_later(
+    folder: Path, manifest: Manifest, name: str, reading: _Reading
+) -> Generation:
+    """Open a large generation at once: each file `_check_file` meets is only
+    checked to exist here and hashed in the background; the FAISS index is read
+    (and hashed as it is read) by the first query."""
+    verification = Verification(folder, manifest.files, HASH_THREADS, _missing, _altered)
+    token = _later.set(verification)
+    try:
+        generation = _open_files(
+            folder, manifest, name, dataclasses.replace(reading, index_now=False)
+        )
+    finally:
+        _later.reset(token)
+        verification.started()
+    return dataclasses.replace(generation, verification=verification)
 
 
 def _mapped_files(manifest: Manifest, reading: _Reading) -> list[str]:
@@ -650,6 +705,10 @@ def _passages(
 #: reads release the GIL, so the files are hashed on every core at once.
 HASH_THREADS = min(4, os.cpu_count() or 1)
 
+# The background verification of the load under way in this thread, if it opens
+# a large generation at once.
+_later: contextvars.ContextVar[Verification | None] = contextvars.ContextVar("_later", default=None)
+
 # The hashes being computed ahead for the load under way in this thread, by path.
 _ahead: contextvars.ContextVar[Mapping[Path, Future[str]] | None] = contextvars.ContextVar(
     "_ahead", default=None
@@ -688,7 +747,16 @@ def _hash_of(folder: Path, name: str) -> str:
 
 def _check_file(folder: Path, name: str, manifest: Manifest) -> None:
     """Check a generation file against its manifest checksum, hashed in blocks
-    (files that are mapped, not read, afterwards)."""
+    (files that are mapped, not read, afterwards); while a large generation
+    opens, only that it exists, its hash left to the background."""
+    later = _later.get()
+    if later is not None:
+        if not (folder / name).is_file():
+            raise _missing(folder / name)
+        if name not in manifest.files:
+            raise _altered(folder / name)
+        later.submit(name)
+        return
     try:
         actual = _hash_of(folder, name)
     except FileNotFoundError:

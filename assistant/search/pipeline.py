@@ -92,7 +92,9 @@ def search(
     # When shard actors (or the caller's step) find the candidates, they hold the
     # vectors: this process never reads the vector index.
     local = candidates is None and not settings.ray_address
-    searcher = load_searcher(settings.index_dir, index_now=local)
+    searcher = load_searcher(
+        settings.index_dir, index_now=local, verify_later_mb=settings.verify_later_mb
+    )
     generation = searcher.generation
     query = embedder_for(generation, settings).encode_query(text)
     if candidates is None and settings.ray_address:

@@ -122,7 +122,9 @@ def _pointer_stamp(index_dir: Path) -> tuple[int, int, int] | None:
     return info.st_ino, info.st_mtime_ns, info.st_size
 
 
-def load_searcher(index_dir: Path, *, index_now: bool = True) -> Searcher:
+def load_searcher(
+    index_dir: Path, *, index_now: bool = True, verify_later_mb: int | None = None
+) -> Searcher:
     """The live generation of `index_dir`, loaded once and reloaded when the
     pointer moves (a rebuild in another process is picked up on the next query).
     A query keeps the `Searcher` it started with, so a swap never mixes two
@@ -133,6 +135,10 @@ def load_searcher(index_dir: Path, *, index_now: bool = True) -> Searcher:
         index_dir: The index folder.
         index_now: Read the FAISS index on load (else on the first local
             search; a sharded search never reads it).
+        verify_later_mb: Open a generation larger than this at once and verify
+            its checksums in the background (`Settings.verify_later_mb`); one
+            found corrupt meanwhile is dropped here, and the previous generation
+            serves. None: verify before serving.
 
     Returns:
         The searcher of its live (or fallback) generation.
@@ -143,15 +149,29 @@ def load_searcher(index_dir: Path, *, index_now: bool = True) -> Searcher:
     key = Path(os.path.abspath(index_dir))
     stamp = _pointer_stamp(key)
     entry = _cache.get(key)
-    if entry is not None and stamp is not None and entry[0] == stamp:
+    if entry is not None and stamp is not None and entry[0] == stamp and _sound(entry[1]):
         return entry[1]
     with _cache_lock:
         entry = _cache.get(key)
         cached = entry[1] if entry is not None else None
-        if cached is None or cached.generation.pointer != current_generation(key):
-            cached = _searcher(read_generation(key, fallback=True, index_now=index_now))
+        if (
+            cached is None
+            or cached.generation.pointer != current_generation(key)
+            or not _sound(cached)
+        ):
+            limit = None if verify_later_mb is None else verify_later_mb << 20
+            generation = read_generation(
+                key, fallback=True, index_now=index_now, verify_later_bytes=limit
+            )
+            cached = _searcher(generation)
         _cache[key] = (stamp, cached)
         return cached
+
+
+def _sound(searcher: Searcher) -> bool:
+    """False once a background verification found one of its files corrupt."""
+    verification = searcher.generation.verification
+    return verification is None or verification.failure() is None
 
 
 def _searcher(generation: Generation) -> Searcher:

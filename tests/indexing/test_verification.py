@@ -1,0 +1,94 @@
+"""A large generation opens at once and is verified in the background: an intact
+one serves and verifies, a damaged one is refused as soon as its hash is known,
+and the previous generation serves from then on."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from assistant import IndexCorruptError, Settings, build_index, retrieve
+from assistant.indexing.generations import GENERATIONS, current_generation, read_generation
+from assistant.search.searcher import load_searcher
+
+from ..conftest import DATA, ReusedExport, brief_sources
+
+DAMAGED = "lexical/plain.scores.npy"  # written fresh by every build, never linked
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, embedder: ReusedExport) -> Path:
+    """Two generations: the brief, then the brief and a typhoon note."""
+    root = tmp_path_factory.mktemp("verify-later")
+    sources = brief_sources(root)
+    build_index(sources, root / "index", embedder=embedder)
+    shutil.copy(DATA / "typhoon-relief.txt", sources / "typhoon-relief.txt")
+    build_index(sources, root / "index", embedder=embedder)
+    return root / "index"
+
+
+@pytest.fixture
+def index_dir(built: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "index"
+    shutil.copytree(built, copy)
+    return copy
+
+
+def _live(index_dir: Path) -> Path:
+    return index_dir / GENERATIONS / str(current_generation(index_dir))
+
+
+def _flip(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_an_intact_generation_opens_at_once_and_verifies(index_dir: Path) -> None:
+    generation = read_generation(index_dir, verify_later_bytes=0)
+    assert generation.verification is not None
+    assert not generation.index_file.is_read  # read by the first query (hashed meanwhile)
+    assert generation.verification.wait() is None
+    assert generation.index.count == generation.manifest.chunk_count
+    # below the limit, nothing changes: verified before it serves
+    assert read_generation(index_dir, verify_later_bytes=1 << 40).verification is None
+
+
+@pytest.mark.parametrize("damaged", [DAMAGED, "vectors.faiss", "chunks.jsonl", "sentences.npy"])
+def test_a_damaged_generation_is_refused_once_its_hash_is_known(
+    index_dir: Path, damaged: str
+) -> None:
+    live = _live(index_dir)
+    _flip(live / damaged)
+    generation = read_generation(index_dir, verify_later_bytes=0)  # opens: not hashed yet
+    error = generation.verification.wait() if generation.verification else None
+    assert isinstance(error, IndexCorruptError)
+    assert damaged in str(error)
+    # refused from now on, even where it would be verified first
+    with pytest.raises(IndexCorruptError, match="does not match its checksum"):
+        read_generation(index_dir)
+    served = read_generation(index_dir, fallback=True, verify_later_bytes=0)
+    assert served.manifest.generation != live.name
+    assert served.fallback_reason is not None
+    assert damaged in served.fallback_reason
+
+
+def test_queries_move_to_the_previous_generation_once_the_live_one_fails(
+    index_dir: Path,
+) -> None:
+    live = _live(index_dir)
+    _flip(live / DAMAGED)
+    first = load_searcher(index_dir, verify_later_mb=0)
+    assert first.generation.manifest.generation == live.name
+    assert first.generation.verification is not None
+    assert first.generation.verification.wait() is not None
+    settings = Settings(index_dir=index_dir, verify_later_mb=0)
+    found = retrieve("When did the relief convoy reach Okinawa?", k=3, settings=settings)
+    then = load_searcher(index_dir, verify_later_mb=0)
+    assert then.generation.manifest.generation != live.name
+    assert then.generation.fallback_reason is not None
+    # the previous generation never held the typhoon note
+    assert all(c.source != "typhoon-relief.txt" for c in found)
+    assert {c.generation for c in found} == {then.generation.manifest.generation}
