@@ -51,9 +51,9 @@ FORMAT_VERSION = 4
 #: The format of a generation whose vectors are stored as parts (`Manifest.parts`,
 #: written by cluster builds).
 PARTED_FORMAT_VERSION = 5
-#: The format of a parted generation whose vector index is stored as shards, one
-#: per range of rows (`Manifest.index_shards`, written by cluster builds above the
-#: exact limit).
+#: The format of a generation whose vector index is stored as shards, one per range
+#: of rows (`Manifest.index_shards`, written by cluster builds above the exact limit,
+#: whose vectors are parts too).
 SHARDED_FORMAT_VERSION = 6
 #: Formats this version reads: 3 is 4 without the abstention rule.
 READABLE_FORMATS = (3, FORMAT_VERSION, PARTED_FORMAT_VERSION, SHARDED_FORMAT_VERSION)

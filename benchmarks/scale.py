@@ -35,10 +35,17 @@ from pathlib import Path
 import numpy as np
 
 from assistant._settings import DEFAULT_MODEL, ChunkingSettings, Settings
-from assistant._types import FORMAT_VERSION, Chunk, DocumentRecord, Manifest, Span
+from assistant._types import (
+    FORMAT_VERSION,
+    SHARDED_FORMAT_VERSION,
+    Chunk,
+    DocumentRecord,
+    Manifest,
+    Span,
+)
 from assistant.indexing.generations import new_generation_id, write_generation
 from assistant.indexing.lexical import LexicalIndex, content_terms
-from assistant.indexing.vectors import VectorIndex, choose_index_type, exact_top_k
+from assistant.indexing.vectors import HNSW_IP, VectorIndex, choose_index_type, exact_top_k
 
 DIMENSION = 384
 PLOT = Path(__file__).with_name("scale.png")
@@ -109,9 +116,13 @@ def synthetic_passages(count: int, seed: int = 0) -> list[str]:
     return passages
 
 
-def write_synthetic_generation(index_dir: Path, count: int) -> float:
+def write_synthetic_generation(
+    index_dir: Path, count: int, index_shards: list[tuple[int, int]] | None = None
+) -> float:
     """A generation of `count` synthetic passages in 1,000 documents; returns the
-    seconds `write_generation` took (vector index built before, not counted)."""
+    seconds `write_generation` took (vector index built before, not counted).
+    With `index_shards` (runs of rows, above the exact limit) its HNSW index is
+    stored as one index per run, as a cluster build stores it (format 6)."""
     texts = synthetic_passages(count)
     per_document = max(1, count // 1000)
     chunks = []
@@ -136,7 +147,6 @@ def write_synthetic_generation(index_dir: Path, count: int) -> float:
     sentences = np.repeat(vectors, 3, axis=0).astype(np.float16)
     sentences += rng.normal(scale=0.01, size=(1, DIMENSION)).astype(np.float16)
     index_type = choose_index_type(count)
-    index = VectorIndex.build(vectors, index_type)
     manifest = Manifest(
         format_version=FORMAT_VERSION,
         generation=new_generation_id(),
@@ -148,12 +158,66 @@ def write_synthetic_generation(index_dir: Path, count: int) -> float:
         chunk_count=count,
         documents=documents,
         files={},
-        index_parameters=index.parameters,
     )
     (index_dir / "generations").mkdir(parents=True, exist_ok=True)
+    if index_shards and index_type == HNSW_IP:
+        return _write_sharded(index_dir, manifest, chunks, vectors, sentences, index_shards)
+    index = VectorIndex.build(vectors, index_type)
+    manifest = manifest.model_copy(update={"index_parameters": index.parameters})
     started = time.perf_counter()
     write_generation(index_dir, manifest, chunks, vectors, sentences, index)
     return time.perf_counter() - started
+
+
+def _write_sharded(
+    index_dir: Path,
+    manifest: Manifest,
+    chunks: list[Chunk],
+    vectors: np.ndarray,
+    sentences: np.ndarray,
+    runs: list[tuple[int, int]],
+) -> float:
+    """`write_synthetic_generation` with its vector index stored as shards, built
+    and staged as the cluster's indexing tasks build them."""
+    from assistant.indexing.generations import lexical_terms
+    from assistant.indexing.search_files import (
+        index_shard_name,
+        search_files,
+        staged_search_files,
+        write_lexical_files,
+        write_vector_index,
+    )
+
+    staging = Path(tempfile.mkdtemp(prefix="shards-", dir=index_dir))
+    try:
+        written = [
+            write_vector_index(
+                staging, index_shard_name(a, b), vectors[a:b], manifest.index_type, a
+            )
+            for a, b in runs
+        ]
+        lexical = write_lexical_files(staging, lexical_terms(chunks, manifest.documents))
+        search = search_files(written, lexical, manifest.index_type)
+        manifest = manifest.model_copy(
+            update={
+                "format_version": SHARDED_FORMAT_VERSION,
+                "index_shards": search.index_shards,
+                "index_parameters": search.index_parameters,
+            }
+        )
+        started = time.perf_counter()
+        write_generation(
+            index_dir,
+            manifest,
+            chunks,
+            vectors,
+            sentences,
+            None,
+            staged_search_files(staging, search),
+        )
+        return time.perf_counter() - started
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 class _Embedded:

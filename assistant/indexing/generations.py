@@ -514,13 +514,17 @@ def _parse_manifest(index_dir: Path, folder: Path) -> Manifest:
         raise IndexCorruptError(
             f"{folder / MANIFEST} is invalid ({reason}): {REBUILD_HINT}"
         ) from None
-    parted = (PARTED_FORMAT_VERSION, SHARDED_FORMAT_VERSION)
-    if bool(manifest.parts) != (version in parted) or bool(manifest.index_shards) != (
-        version == SHARDED_FORMAT_VERSION
+    # Parts make format 5 and may be in 6; index shards make format 6.
+    parts_fit = version in (PARTED_FORMAT_VERSION, SHARDED_FORMAT_VERSION) or not manifest.parts
+    if (
+        not parts_fit
+        or (version == PARTED_FORMAT_VERSION and not manifest.parts)
+        or bool(manifest.index_shards) != (version == SHARDED_FORMAT_VERSION)
     ):
         raise IndexCorruptError(
-            f"{folder / MANIFEST} lists vector parts only in formats {parted} and index "
-            f"shards only in format {SHARDED_FORMAT_VERSION}: {REBUILD_HINT}"
+            f"{folder / MANIFEST} lists vector parts only in formats {PARTED_FORMAT_VERSION} "
+            f"and {SHARDED_FORMAT_VERSION}, and index shards only in format "
+            f"{SHARDED_FORMAT_VERSION}: {REBUILD_HINT}"
         )
     return manifest
 
