@@ -20,6 +20,7 @@ __all__ = [
     "sha256_file",
     "write_atomic",
     "write_durable",
+    "write_hashed",
 ]
 
 # Absent on Windows; there the listing's own checks are all there is.
@@ -78,6 +79,17 @@ def write_atomic(path: Path, data: bytes) -> None:
             os.unlink(temp)
         raise
     fsync_dir(path.parent)
+
+
+def write_hashed(path: Path, data: bytes) -> str:
+    """`write_atomic`, for a file a checksum will be checked against: a retried
+    task replaces a dead one's file whole.
+
+    Returns:
+        The SHA-256 of `data`, as hex.
+    """
+    write_atomic(path, data)
+    return hashlib.sha256(data).hexdigest()
 
 
 def sha256_file(path: Path) -> str:

@@ -138,15 +138,7 @@ def _fan_out_overhead(address: str, workdir: Path, size: int, queries: int) -> l
     options = settings.retrieval
 
     def timed(step: Any) -> tuple[list[float], list[list[int]]]:
-        step(searcher, questions[0], vectors[questions[0]], 5, options)  # warm
-        out, found = [], []
-        for q in questions:
-            begin = time.perf_counter()
-            candidates = step(searcher, q, vectors[q], 5, options)
-            out.append((time.perf_counter() - begin) * 1000)
-            best = sorted(candidates.dense.items(), key=lambda item: (-item[1], item[0]))
-            found.append([passage for passage, _ in best[:10]])
-        return out, found
+        return _timed_top10(step, searcher, questions, vectors, options)
 
     # The exact 10 nearest passages (brute force): what both HNSW searches approximate.
     exact = [np.argsort(-(matrix @ vectors[q]), kind="stable")[:10].tolist() for q in questions]
@@ -187,6 +179,22 @@ def _fan_out_overhead(address: str, workdir: Path, size: int, queries: int) -> l
     return rows
 
 
+def _timed_top10(
+    step: Any, searcher: Any, questions: list[str], vectors: dict[str, Any], options: Any
+) -> tuple[list[float], list[list[int]]]:
+    """Each question through a candidate step (after one warm-up): its milliseconds
+    and its top 10 dense passages."""
+    step(searcher, questions[0], vectors[questions[0]], 5, options)  # warm
+    times, found = [], []
+    for q in questions:
+        begin = time.perf_counter()
+        candidates = step(searcher, q, vectors[q], 5, options)
+        times.append((time.perf_counter() - begin) * 1000)
+        best = sorted(candidates.dense.items(), key=lambda item: (-item[1], item[0]))
+        found.append([passage for passage, _ in best[:10]])
+    return times, found
+
+
 def _stored_shards(
     address: str,
     workdir: Path,
@@ -211,15 +219,7 @@ def _stored_shards(
     options = Settings(index_dir=index_dir).retrieval
 
     def top10(step: Any) -> tuple[list[float], list[list[int]]]:
-        step(searcher, questions[0], vectors[questions[0]], 5, options)  # warm
-        times, found = [], []
-        for q in questions:
-            begin = time.perf_counter()
-            candidates = step(searcher, q, vectors[q], 5, options)
-            times.append((time.perf_counter() - begin) * 1000)
-            best = sorted(candidates.dense.items(), key=lambda item: (-item[1], item[0]))
-            found.append([passage for passage, _ in best[:10]])
-        return times, found
+        return _timed_top10(step, searcher, questions, vectors, options)
 
     local, one_reader = top10(pipeline._candidates)
     sharded = ShardedSearch(address, index_dir, shards=shards)

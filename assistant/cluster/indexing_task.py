@@ -46,7 +46,7 @@ from ..indexing.search_files import (
 from ..indexing.text_layers import StagedFiles
 from ..indexing.vectors import HNSW_IP, choose_index_type
 from .extract import TASK_RETRIES
-from .parts import CHECKED_FOLDER
+from .parts import CHECKED_FOLDER, check_shard
 from .shards import shard_ranges
 
 __all__ = [
@@ -180,11 +180,9 @@ def _rows(spec: _VectorJob) -> npt.NDArray[np.float32]:
         end = start + part.rows
         if end > spec.first and start < spec.last:
             path = Path(part.path)
-            if not path.is_file() or sha256_file(path) != part.sha256:
-                raise ClusterError(f"vector part {path} is missing or altered: build again")
+            shape = (part.rows, spec.dimension)
+            check_shard(path.parent, path.name, part.sha256, shape, np.float32)
             rows = np.load(path, mmap_mode="r", allow_pickle=False)
-            if rows.dtype != np.float32 or rows.shape != (part.rows, spec.dimension):
-                raise ClusterError(f"vector part {path} holds {rows.shape}: build again")
             taken.append(rows[max(spec.first - start, 0) : min(spec.last, end) - start])
         start = end
     if not taken:

@@ -8,7 +8,6 @@ these, and tests call them in-process.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 
 from .._errors import ClusterError
-from .._files import sha256_file, write_atomic
+from .._files import sha256_file, write_hashed
 from .._types import PARTS_FOLDER, Chunk, Document, VectorPart
 from ..indexing.build_write import (
     GenerationContent,
@@ -61,9 +60,7 @@ def write_shard(folder: Path, name: str, array: npt.NDArray[np.floating]) -> tup
     """Write one shard file atomically and durably (it becomes a file of the live
     generation as it is): a retried task replaces a dead one's file whole.
     Returns its name and SHA-256."""
-    data = npy_bytes(np.ascontiguousarray(array))
-    write_atomic(folder / name, data)
-    return name, hashlib.sha256(data).hexdigest()
+    return name, write_hashed(folder / name, npy_bytes(np.ascontiguousarray(array)))
 
 
 def claim_shard(folder: Path, name: str) -> None:

@@ -433,11 +433,15 @@ def _read_unhashed(folder: Path, name: str, manifest: Manifest) -> bytes:
     try:
         return (folder / name).read_bytes()
     except OSError as exc:
-        raise IndexCorruptError(
-            f"index file {folder / name} cannot be read ({exc.strerror}): {REBUILD_HINT}",
-            path=str(folder / name),
-            generation=manifest.generation,
-        ) from None
+        raise _unreadable(folder / name, manifest, exc) from None
+
+
+def _unreadable(path: Path, manifest: Manifest, exc: OSError) -> IndexCorruptError:
+    return IndexCorruptError(
+        f"index file {path} cannot be read ({exc.strerror}): {REBUILD_HINT}",
+        path=str(path),
+        generation=manifest.generation,
+    )
 
 
 def read_generation_file(generation: Generation, name: str) -> bytes:
@@ -458,11 +462,7 @@ def _read_or_corrupt(folder: Path, name: str, manifest: Manifest) -> bytes:
     try:
         return _read_verified(folder, name, manifest)
     except OSError as exc:
-        raise IndexCorruptError(
-            f"index file {folder / name} cannot be read ({exc.strerror}): {REBUILD_HINT}",
-            path=str(folder / name),
-            generation=manifest.generation,
-        ) from None
+        raise _unreadable(folder / name, manifest, exc) from None
 
 
 def _parse_chunks(data: bytes, folder: Path) -> list[Chunk]:

@@ -6,7 +6,6 @@ nodes) hands over files and checksums, not matrices.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 
-from .._files import write_atomic
+from .._files import write_hashed
 from .._types import IndexParameters, IndexShard
 from .generations import FAISS, lexical_files
 from .text_layers import StagedFiles
@@ -62,11 +61,9 @@ def index_shard_name(first: int, last: int) -> str:
 
 
 def _write(folder: Path, name: str, data: bytes) -> str:
-    """Write one file atomically and durably (a retried task replaces a dead one's
-    file whole); its SHA-256."""
+    """Write one file (`write_hashed`), its folder made first (`lexical/`); its SHA-256."""
     (folder / name).parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(folder / name, data)
-    return hashlib.sha256(data).hexdigest()
+    return write_hashed(folder / name, data)
 
 
 def write_vector_index(

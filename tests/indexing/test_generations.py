@@ -20,7 +20,7 @@ from assistant._settings import AnswerSettings
 from assistant._types import FORMAT_VERSION
 from assistant.indexing.generations import GENERATIONS, POINTER, current_generation, read_generation
 
-from ..conftest import DATA, brief_sources
+from ..conftest import brief_sources
 
 
 @pytest.fixture
@@ -129,24 +129,6 @@ def test_garbage_pointer(damaged: tuple[Path, Path]) -> None:
     (index_dir / POINTER).write_text("not json")
     with pytest.raises(IndexCorruptError, match="not a valid pointer"):
         retrieve("Who is Japan's defense minister?", index_dir=index_dir)
-
-
-@pytest.fixture(scope="module")
-def two_generations_original(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
-    """An index with two generations: the brief alone, then the brief plus a typhoon note."""
-    root = tmp_path_factory.mktemp("two-generations")
-    sources = brief_sources(root)
-    build_index(sources, root / "index", embedder=embedder)
-    shutil.copy(DATA / "typhoon-relief.txt", sources / "typhoon-relief.txt")
-    build_index(sources, root / "index", embedder=embedder)
-    return root / "index"
-
-
-@pytest.fixture
-def two_generations(two_generations_original: Path, tmp_path: Path) -> tuple[Path, Path]:
-    copy = tmp_path / "index"
-    shutil.copytree(two_generations_original, copy)
-    return copy, copy / GENERATIONS / str(current_generation(copy))
 
 
 def _truncate(path: Path) -> None:

@@ -4,40 +4,15 @@ and the previous generation serves from then on."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from assistant import IndexCorruptError, Settings, build_index, retrieve
-from assistant.indexing.generations import GENERATIONS, current_generation, read_generation
+from assistant import IndexCorruptError, Settings, retrieve
+from assistant.indexing.generations import read_generation
 from assistant.search.searcher import load_searcher
 
-from ..conftest import DATA, ReusedExport, brief_sources
-
 DAMAGED = "lexical/plain.scores.npy"  # written fresh by every build, never linked
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, embedder: ReusedExport) -> Path:
-    """Two generations: the brief, then the brief and a typhoon note."""
-    root = tmp_path_factory.mktemp("verify-later")
-    sources = brief_sources(root)
-    build_index(sources, root / "index", embedder=embedder)
-    shutil.copy(DATA / "typhoon-relief.txt", sources / "typhoon-relief.txt")
-    build_index(sources, root / "index", embedder=embedder)
-    return root / "index"
-
-
-@pytest.fixture
-def index_dir(built: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "index"
-    shutil.copytree(built, copy)
-    return copy
-
-
-def _live(index_dir: Path) -> Path:
-    return index_dir / GENERATIONS / str(current_generation(index_dir))
 
 
 def _flip(path: Path) -> None:
@@ -46,7 +21,10 @@ def _flip(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-def test_an_intact_generation_opens_at_once_and_verifies(index_dir: Path) -> None:
+def test_an_intact_generation_opens_at_once_and_verifies(
+    two_generations: tuple[Path, Path],
+) -> None:
+    index_dir, _ = two_generations
     generation = read_generation(index_dir, verify_later_bytes=0)
     assert generation.verification is not None
     assert not generation.index_file.is_read  # read by the first query (hashed meanwhile)
@@ -58,9 +36,9 @@ def test_an_intact_generation_opens_at_once_and_verifies(index_dir: Path) -> Non
 
 @pytest.mark.parametrize("damaged", [DAMAGED, "vectors.faiss", "chunks.jsonl", "sentences.npy"])
 def test_a_damaged_generation_is_refused_once_its_hash_is_known(
-    index_dir: Path, damaged: str
+    two_generations: tuple[Path, Path], damaged: str
 ) -> None:
-    live = _live(index_dir)
+    index_dir, live = two_generations
     _flip(live / damaged)
     generation = read_generation(index_dir, verify_later_bytes=0)  # opens: not hashed yet
     error = generation.verification.wait() if generation.verification else None
@@ -76,9 +54,9 @@ def test_a_damaged_generation_is_refused_once_its_hash_is_known(
 
 
 def test_queries_move_to_the_previous_generation_once_the_live_one_fails(
-    index_dir: Path,
+    two_generations: tuple[Path, Path],
 ) -> None:
-    live = _live(index_dir)
+    index_dir, live = two_generations
     _flip(live / DAMAGED)
     first = load_searcher(index_dir, verify_later_mb=0)
     assert first.generation.manifest.generation == live.name
