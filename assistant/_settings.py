@@ -187,11 +187,20 @@ class RetrievalSettings(BaseModel):
         "reader, and each excerpt is highlighted and serialized).",
     )
     per_document: int = Field(
-        default=0,
+        default=1,
         ge=0,
-        description="When above 0, a document's passages after its best `per_document` "
-        "follow every other document's best ones (diversity across documents); 0: no "
-        "spreading.",
+        description="Past the first `spread_after` passages, a document's passages after "
+        "its best `per_document` follow every other document's best ones (diversity "
+        "across documents, for long lists); 0: no spreading.",
+    )
+    spread_after: int = Field(
+        # The chat shows at most 10 excerpts; those stay in relevance order, since
+        # several passages of one report often answer together. Chosen on SciFact's
+        # train claims: 5, 10 and 20 all give Recall@100 0.948 (0.945 without spreading).
+        default=10,
+        ge=0,
+        description="Passages kept in relevance order before `per_document` spreads the "
+        "rest across documents.",
     )
     duplicate_containment: float = Field(
         default=0.8,

@@ -416,8 +416,8 @@ def main(argv: list[str] | None = None) -> int:
             Row("− sentence evidence", _project(_with(base, "retrieval", sentence_weight=0.0))),
             Row("+ document evidence 0.2", _project(_with(base, "retrieval", document_weight=0.2))),
             Row(
-                "+ one passage per document first",
-                _project(_with(base, "retrieval", per_document=1)),
+                "+ one passage per document first, from the first excerpt on",
+                _project(_with(base, "retrieval", per_document=1, spread_after=0)),
             ),
             Row(
                 "earlier ranking (min-max, α 0.5, passages alone)",

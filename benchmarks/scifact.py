@@ -30,8 +30,9 @@ What it does:
 `--fusion convex rrf dense lexical` runs one row per ranking, each through
 `settings=` (`Settings.from_env()` with `retrieval.fusion` replaced; the
 environment is read, never changed). `--per-document 0 1` runs each of them
-with `retrieval.per_document` set too (1: every abstract's best passage before
-any abstract's second, so the 100 passages name more abstracts). Prints
+with `retrieval.per_document` set too (1, the default: past the first
+`retrieval.spread_after` excerpts, every abstract's best passage before any
+abstract's second, so the 100 passages name more abstracts; 0: no spreading). Prints
 Markdown; `--json OUT` writes every figure and the per-claim results.
 
 Run: `python -m benchmarks.scifact [--split test|train] [--fusion ...] [--per-document ...]

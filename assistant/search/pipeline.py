@@ -107,7 +107,7 @@ def search(
     if turn and turn.strip() != text and options.follow_up_turn_weight:
         ranked = _with_turn(ranked, turn, searcher, step, k, settings)
     if options.per_document:
-        ranked = spread_documents(ranked, generation.chunks, options.per_document)
+        ranked = _spread(ranked, searcher, options)
     chosen, copies = select_passages(searcher, ranked, k, options.duplicate_containment)
     weights = term_weights(found.terms, found.lexical)
     signals = abstention_signals(
@@ -128,6 +128,19 @@ def search(
         signals=signals,
         abstention=generation.manifest.abstention,
     )
+
+
+def _spread(
+    ranked: list[tuple[int, float]], searcher: Searcher, options: RetrievalSettings
+) -> list[tuple[int, float]]:
+    """`ranked` spread across documents behind its first `spread_after` excerpts,
+    counted as `select_passages` chooses them (repeats skipped), so those excerpts
+    are exactly the unspread ones."""
+    head, _ = select_passages(searcher, ranked, options.spread_after, options.duplicate_containment)
+    if len(head) < options.spread_after:
+        return ranked
+    after = ranked.index(head[-1]) + 1 if head else 0
+    return spread_documents(ranked, searcher.generation.chunks, options.per_document, after)
 
 
 def _with_turn(

@@ -69,25 +69,31 @@ def _overlaps(searcher: Searcher, a: int, b: int, containment: float) -> bool:
 
 
 def spread_documents(
-    ranked: list[tuple[int, float]], chunks: Sequence[Chunk], per_document: int
+    ranked: list[tuple[int, float]], chunks: Sequence[Chunk], per_document: int, after: int = 0
 ) -> list[tuple[int, float]]:
-    """`ranked` with each document's passages after its best `per_document` moved
-    behind every document's best ones, order kept within both parts; the result
-    does not depend on how many excerpts are wanted.
+    """`ranked` with its first `after` passages kept in place and, behind them, each
+    document's passages after its best `per_document` moved behind every document's
+    best ones, order kept within both parts; the result does not depend on how many
+    excerpts are wanted.
 
     Args:
         ranked: (passage id, score) best first.
         chunks: The generation's passages (for their documents).
-        per_document: Passages a document keeps in the first part.
+        per_document: Passages a document keeps in the first part (those in the
+            head count).
+        after: Passages kept in relevance order before any spreading.
 
     Returns:
         The reordered list.
     """
     seen: dict[str, int] = {}
+    for chunk_id, _ in ranked[:after]:
+        source = chunks[chunk_id].source
+        seen[source] = seen.get(source, 0) + 1
     first: list[tuple[int, float]] = []
     later: list[tuple[int, float]] = []
-    for chunk_id, score in ranked:
+    for chunk_id, score in ranked[after:]:
         source = chunks[chunk_id].source
         seen[source] = seen.get(source, 0) + 1
         (first if seen[source] <= per_document else later).append((chunk_id, score))
-    return first + later
+    return ranked[:after] + first + later

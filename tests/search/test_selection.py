@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
-from assistant import retrieve
+import pytest
+
+from assistant import build_index, retrieve
 from assistant._settings import Settings
 from assistant._types import Chunk
 from assistant.search.selection import spread_documents
+
+from ..conftest import DATA, ReusedExport, brief_sources
 
 
 def _chunks(sources: str) -> list[Chunk]:
@@ -30,13 +35,49 @@ def test_a_documents_later_passages_follow_every_documents_best() -> None:
     assert spread_documents(ranked, chunks, 3) == ranked
 
 
-def test_spreading_keeps_ranks_independent_of_k(brief_index: Path) -> None:
-    settings = Settings(index_dir=brief_index)
-    settings = settings.model_copy(
-        update={"retrieval": settings.retrieval.model_copy(update={"per_document": 1})}
+def test_the_head_stays_in_relevance_order_and_counts_for_its_documents() -> None:
+    chunks = _chunks("aabacb")
+    ranked = [(0, 0.9), (1, 0.8), (2, 0.7), (3, 0.6), (4, 0.5), (5, 0.4)]
+    # a and b have their best passage in the head, so only c's comes first after it
+    assert spread_documents(ranked, chunks, 1, after=3) == [
+        (0, 0.9), (1, 0.8), (2, 0.7), (4, 0.5), (3, 0.6), (5, 0.4),
+    ]  # fmt: skip
+    assert spread_documents(ranked, chunks, 1, after=6) == ranked
+
+
+@pytest.fixture(scope="module")
+def three_documents(tmp_path_factory: pytest.TempPathFactory, embedder: ReusedExport) -> Path:
+    """An index of the brief and the two small fixture documents."""
+    root = tmp_path_factory.mktemp("three-documents")
+    sources = brief_sources(root)
+    for path in DATA.iterdir():
+        if path.is_file():
+            shutil.copy(path, sources / path.name)
+    build_index(sources, root / "index", embedder=embedder)
+    return root / "index"
+
+
+def _settings(index_dir: Path, **retrieval: int) -> Settings:
+    settings = Settings(index_dir=index_dir)
+    return settings.model_copy(
+        update={"retrieval": settings.retrieval.model_copy(update=retrieval)}
     )
-    question = "Which missiles will the U.S. and Japan co-produce?"
-    many = retrieve(question, k=20, settings=settings)
-    assert [c.chunk_id for c in retrieve(question, k=3, settings=settings)] == [
+
+
+QUESTION = "How do Japan and its partners respond to disasters in the region?"
+
+
+def test_spreading_keeps_ranks_independent_of_k(three_documents: Path) -> None:
+    settings = _settings(three_documents, per_document=1, spread_after=0)
+    many = retrieve(QUESTION, k=20, settings=settings)
+    assert [c.chunk_id for c in retrieve(QUESTION, k=3, settings=settings)] == [
         c.chunk_id for c in many[:3]
     ]
+    assert len({c.source for c in many[:3]}) == 3  # every document's best first
+
+
+def test_by_default_the_chat_excerpts_keep_relevance_order(three_documents: Path) -> None:
+    unspread = retrieve(QUESTION, k=10, settings=_settings(three_documents, per_document=0))
+    assert len({c.source for c in unspread[:3]}) < 3  # spreading from the first would change it
+    default = retrieve(QUESTION, k=10, settings=Settings(index_dir=three_documents))
+    assert [c.chunk_id for c in default] == [c.chunk_id for c in unspread]
