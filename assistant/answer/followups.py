@@ -125,6 +125,15 @@ _EXPLETIVE_AFTER = frozenset(["take", "takes", "took"])
 _EXPLETIVE_PREDICATES = frozenset(["true", "possible", "likely", "necessary"])
 
 
+# A reaction verb with nothing after it ("how did Tokyo respond?") reacts to what
+# the previous turn was about.
+_REACTION_VERBS = frozenset([
+    "respond", "responds", "responded", "react", "reacts", "reacted", "reply", "replies",
+    "replied", "retaliate", "retaliates", "retaliated", "answer", "answers", "answered",
+    "comment", "comments", "commented",
+])  # fmt: skip
+
+
 # Words that ask for more of what was just said, when the turn names nothing itself.
 _MORE_OF = frozenset([
     "exactly", "else", "more", "further", "instead", "too", "again", "specifically",
@@ -191,6 +200,8 @@ def _points_back(tokens: Sequence[str], i: int) -> bool:
         return True
     if word == "the":
         return _bare_definite(tokens, i)
+    if word in _REACTION_VERBS:
+        return not after and i > 0
     return False
 
 
@@ -220,7 +231,8 @@ def refers_back(question: str) -> bool:
     It does when it opens with a conjunction ("and when ...?", "what about ...?");
     when a pronoun, demonstrative or definite description has nothing in the turn
     to resolve it ("when did the Senate approve it?", "that report", "back then",
-    "approve the pact?"); or when it names nothing itself and is elliptical
+    "approve the pact?"); when a reaction verb ends it with nothing to react to
+    ("how did Tokyo respond?"); or when it names nothing itself and is elliptical
     ("when?", "what else?"). A question that names its own subject and holds no
     such word stands alone, whatever its first word ("Why did China ban ...?").
     """

@@ -37,6 +37,8 @@ REFERS_BACK = [
     "why?",
     "what else?",
     "what did they say exactly?",
+    "How did Manila respond?",  # a reaction verb without its object
+    "and how did Seoul react",
 ]
 
 STANDALONE = [
@@ -50,6 +52,7 @@ STANDALONE = [
     "How long did it take Japan to build the Joint Operations Command?",  # no referent
     "What is the role of the Joint Operations Command?",  # "the role of ...": pinned down
     "Which ministers attended the 2+2 meeting in Tokyo in July 2024?",
+    "How did Canberra respond to Beijing's warning?",  # the reaction names its object
 ]
 
 
