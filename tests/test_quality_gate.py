@@ -152,8 +152,9 @@ def test_second_set_floors(
         assert questions["doc_at_1"] * count >= doc1 - 1e-9, (split, table)
         assert questions["off_topic_abstained"] >= off_topic, split
         assert questions["false_abstentions"] <= 3, split
-    # measured on dev: follow-ups 15/19 with their evidence in the top 3 (11/19 when
-    # a follow-up was ranked by its query with context alone)
+    # measured on dev: follow-ups 16/19 with their evidence in the top 3 (11/19 when
+    # a follow-up was ranked by its query with context alone, 15/19 before a turn
+    # ending in a reaction verb counted as referring back)
     out = _eval(
         capsys,
         "--dialogues", str(ALLIANCE_B / "dialogues.jsonl"),
@@ -161,4 +162,4 @@ def test_second_set_floors(
     )  # fmt: skip
     dev = json.loads(out)
     assert dev["follow_ups"] == 19
-    assert dev["follow_up_hit_at_3"] * 19 >= 14 - 1e-9
+    assert dev["follow_up_hit_at_3"] * 19 >= 15 - 1e-9
