@@ -76,8 +76,18 @@ def test_spreading_keeps_ranks_independent_of_k(three_documents: Path) -> None:
     assert len({c.source for c in many[:3]}) == 3  # every document's best first
 
 
-def test_by_default_the_chat_excerpts_keep_relevance_order(three_documents: Path) -> None:
-    unspread = retrieve(QUESTION, k=10, settings=_settings(three_documents, per_document=0))
+def test_by_default_the_first_ten_keep_relevance_order(three_documents: Path) -> None:
+    unspread = retrieve(QUESTION, k=20, settings=_settings(three_documents, per_document=0))
     assert len({c.source for c in unspread[:3]}) < 3  # spreading from the first would change it
-    default = retrieve(QUESTION, k=10, settings=Settings(index_dir=three_documents))
-    assert [c.chunk_id for c in default] == [c.chunk_id for c in unspread]
+    default = retrieve(QUESTION, k=20, settings=Settings(index_dir=three_documents))
+    assert [c.chunk_id for c in default[:10]] == [c.chunk_id for c in unspread[:10]]
+    assert [c.chunk_id for c in retrieve(QUESTION, k=10, index_dir=three_documents)] == [
+        c.chunk_id for c in default[:10]
+    ]
+    # past the head, every document's best passage before any document's second
+    head_sources = {c.source for c in default[:10]}
+    tail = [c.source for c in default[10:]]
+    newcomers = [s for s in dict.fromkeys(tail) if s not in head_sources]
+    assert len(newcomers) == 2  # the two short notes, found only past the brief's passages
+    assert tail[:2] == newcomers
+    assert [c.source for c in unspread[10:12]] != newcomers
