@@ -28,9 +28,9 @@ import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from ._errors import AssistantError
 from ._settings import Settings
@@ -76,6 +76,24 @@ ANSWERABLE_KINDS: frozenset[str] = frozenset(
 )
 SPLITS: tuple[Split, ...] = ("dev", "heldout")
 
+# Spellings other question files use for the same kinds and splits.
+_ALIASES = {
+    "why": "why_how", "how": "why_how", "which": "which_report", "unanswerable": "near_topic",
+    "held_out": "heldout", "test": "heldout", "development": "dev", "train": "dev",
+}  # fmt: skip
+
+
+def _canonical(value: object) -> object:
+    """ "Off-topic", "why/how", "held-out" as this module spells them."""
+    if not isinstance(value, str):
+        return value
+    name = "_".join(value.strip().lower().replace("-", " ").replace("/", " ").split())
+    return _ALIASES.get(name, name)
+
+
+KindField = Annotated[Kind, BeforeValidator(_canonical)]
+SplitField = Annotated[Split, BeforeValidator(_canonical)]
+
 
 class EvalItem(BaseModel):
     """One question of an evaluation file."""
@@ -86,8 +104,8 @@ class EvalItem(BaseModel):
     question: str
     source: str | None = None
     evidence: list[str] = Field(default_factory=list)
-    kind: Kind = "answerable"
-    split: Split | None = None
+    kind: KindField = "answerable"
+    split: SplitField | None = None
 
     @property
     def answerable(self) -> bool:
@@ -400,7 +418,7 @@ class Dialogue(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     id: str
-    split: Split | None = None
+    split: SplitField | None = None
     turns: list[DialogueTurn] = Field(min_length=1)
 
 

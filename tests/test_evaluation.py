@@ -90,6 +90,26 @@ def test_bad_eval_file(tmp_path: Path) -> None:
         load_eval_items(tmp_path / "missing.jsonl")
 
 
+def test_other_spellings_of_kinds_and_splits_are_read(tmp_path: Path) -> None:
+    lines = [
+        {"id": "a", "question": "q?", "kind": "Off-topic", "split": "held-out"},
+        {"id": "b", "question": "q?", "kind": "why/how", "split": "test", "evidence": ["x"]},
+        {"id": "c", "question": "q?", "kind": "Which report", "split": "Development"},
+        {"id": "d", "question": "q?", "kind": "unanswerable", "split": "train"},
+    ]
+    path = tmp_path / "other.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    assert [(i.kind, i.split) for i in load_eval_items(path)] == [
+        ("off_topic", "heldout"),
+        ("why_how", "heldout"),
+        ("which_report", "dev"),
+        ("near_topic", "dev"),
+    ]
+    path.write_text('{"id": "e", "question": "q?", "kind": "multi-hop"}\n', encoding="utf-8")
+    with pytest.raises(AssistantError, match=r"line 1: not a question record.*'factoid'"):
+        load_eval_items(path)
+
+
 def test_brief_questions_retrieval_quality(brief_index: Path) -> None:
     """Floors on 16 questions about the brief written for the tests (k=5): the
     figures measured when they were written less one question (measured: hit@1
