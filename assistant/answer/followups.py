@@ -82,6 +82,14 @@ _OPENERS = frozenset(["and", "but", "also", "so", "then", "plus", "or"])
 _OPENING_PHRASES = (("what", "about"), ("how", "about"), ("what", "else"))
 
 
+# A turn that ends like this asks what followed something it does not name ("what
+# did China do in response?"); "in response to the drills" names it.
+_CLOSING_PHRASES = (
+    ("next",), ("later",), ("afterwards",), ("afterward",), ("in", "response"),
+    ("in", "return"), ("in", "reply"), ("as", "a", "result"),
+)  # fmt: skip
+
+
 # Subject and object pronouns: in a one-clause question they cannot mean its own
 # subject ("when did the Senate approve it?"), so they point back.
 _PERSONAL = frozenset(["it", "they", "them", "he", "him", "she"])
@@ -231,8 +239,9 @@ def refers_back(question: str) -> bool:
     It does when it opens with a conjunction ("and when ...?", "what about ...?");
     when a pronoun, demonstrative or definite description has nothing in the turn
     to resolve it ("when did the Senate approve it?", "that report", "back then",
-    "approve the pact?"); when a reaction verb ends it with nothing to react to
-    ("how did Tokyo respond?"); or when it names nothing itself and is elliptical
+    "approve the pact?"); when a reaction verb or "next", "in response" ... ends
+    it with nothing to follow from ("how did Tokyo respond?", "what did China do
+    in response?"); or when it names nothing itself and is elliptical
     ("when?", "what else?"). A question that names its own subject and holds no
     such word stands alone, whatever its first word ("Why did China ban ...?").
     """
@@ -241,6 +250,8 @@ def refers_back(question: str) -> bool:
     if not words:
         return False
     if words[0] in _OPENERS or tuple(words[:2]) in _OPENING_PHRASES:
+        return True
+    if any(tuple(words[-len(phrase) :]) == phrase for phrase in _CLOSING_PHRASES):
         return True
     if any(_is_word(t) and _points_back(tokens, i) for i, t in enumerate(tokens)):
         return True

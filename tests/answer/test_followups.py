@@ -39,6 +39,9 @@ REFERS_BACK = [
     "what did they say exactly?",
     "How did Manila respond?",  # a reaction verb without its object
     "and how did Seoul react",
+    "What did China do in response?",  # what followed, with nothing named to follow
+    "What did Japan do next?",
+    "what changed as a result",
 ]
 
 STANDALONE = [
@@ -53,6 +56,8 @@ STANDALONE = [
     "What is the role of the Joint Operations Command?",  # "the role of ...": pinned down
     "Which ministers attended the 2+2 meeting in Tokyo in July 2024?",
     "How did Canberra respond to Beijing's warning?",  # the reaction names its object
+    "When is the next Quad summit?",  # "next" before its noun
+    "What did Japan say in response to China's protest?",
 ]
 
 
