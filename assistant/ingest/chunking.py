@@ -447,11 +447,15 @@ def chunk_document(
     body_start = document.body_start if settings.context_prefix else 0
     if any(p.start >= body_start for p in paragraphs):
         paragraphs = [p for p in paragraphs if p.start >= body_start]
+    cut_one = False
     for paragraph in paragraphs:
         if paragraph.is_heading and not keep_headings:
             continue
-        if deadline is not None and time.monotonic() > deadline:
+        # Between paragraphs only: a document's first paragraph is always cut, so
+        # a short file is never lost to a busy moment before it.
+        if deadline is not None and cut_one and time.monotonic() > deadline:
             raise ChunkingTimeoutError(f"chunking stopped at character {paragraph.start:,}")
+        cut_one = True
         units = _units(text, paragraph, tokenizer, budget)
         overlap, special = settings.overlap_sentences, tokenizer.special_tokens
         for first, stop in _group(units, budget, overlap, special):

@@ -71,3 +71,16 @@ def test_a_document_over_the_time_limit_is_skipped_with_the_reason(
     assert [s.source for s in passages.too_slow] == ["ferry.txt"]
     assert passages.too_slow[0].reason.endswith("after 0.5 s (ASSISTANT_MAX_SECONDS_PER_FILE)")
     assert f"skipped ferry.txt: {passages.too_slow[0].reason}" in caplog.text
+
+
+def test_a_documents_first_paragraph_is_cut_whatever_the_clock(tmp_path: Path) -> None:
+    """The deadline is checked between paragraphs: a one-paragraph note always
+    makes it, so a short file is never lost to a slow moment before it."""
+    write_sources(tmp_path / "sources", ferry=FERRY, train=TRAIN)
+    settings = settings_for(tmp_path)
+    documents, _ = load_documents(settings.sources_dir)
+    no_time = settings.model_copy(update={"ingest": IngestSettings(max_seconds_per_file=0.5)})
+    passages = chunk_fresh(documents, no_time, progress=False, clock=lambda: 0.0)
+    assert list(passages.by_source) == ["train.txt"]
+    assert "night train to Aomori" in passages.by_source["train.txt"][0].text
+    assert [s.source for s in passages.too_slow] == ["ferry.txt"]
