@@ -189,7 +189,7 @@ class RetrievalSettings(BaseModel):
     per_document: int = Field(
         default=1,
         ge=0,
-        description="Past the first `spread_after` passages, a document's passages after "
+        description="Past the first `spread_after` excerpts, a document's passages after "
         "its best `per_document` follow every other document's best ones (diversity "
         "across documents, for long lists); 0: no spreading.",
     )
@@ -199,8 +199,8 @@ class RetrievalSettings(BaseModel):
         # train claims: 5, 10 and 20 all give Recall@100 0.948 (0.945 without spreading).
         default=10,
         ge=0,
-        description="Passages kept in relevance order before `per_document` spreads the "
-        "rest across documents.",
+        description="Excerpts (near-duplicates skipped) kept in relevance order before "
+        "`per_document` spreads the rest across documents.",
     )
     duplicate_containment: float = Field(
         default=0.8,

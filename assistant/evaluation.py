@@ -8,6 +8,10 @@ Question file, one JSON object a line:
   `answerable` (all answerable), or `off_topic` / `near_topic` (not answered by
   the sources: the right response is to abstain).
 - `split` is `dev` or `heldout`, optional.
+- Other spellings are read as these: case, hyphens, spaces and slashes do not
+  matter ("Off-topic", "why/how", "held-out"); "why" and "how" are `why_how`,
+  "unanswerable" is `near_topic`, "test" is `heldout`, "development",
+  "validation" and "val" are `dev`.
 
 An answerable question is a hit at k when one of its evidence strings appears,
 whitespace-normalized, inside one of the top-k excerpts. Every figure is given
@@ -79,20 +83,21 @@ SPLITS: tuple[Split, ...] = ("dev", "heldout")
 # Spellings other question files use for the same kinds and splits.
 _ALIASES = {
     "why": "why_how", "how": "why_how", "which": "which_report", "unanswerable": "near_topic",
-    "held_out": "heldout", "test": "heldout", "development": "dev", "train": "dev",
+    "held_out": "heldout", "test": "heldout", "development": "dev", "validation": "dev",
+    "val": "dev",
 }  # fmt: skip
 
 
 def _canonical(value: object) -> object:
-    """ "Off-topic", "why/how", "held-out" as this module spells them."""
+    """A kind or split as this module spells it ("Off-topic" -> "off_topic")."""
     if not isinstance(value, str):
         return value
     name = "_".join(value.strip().lower().replace("-", " ").replace("/", " ").split())
     return _ALIASES.get(name, name)
 
 
-KindField = Annotated[Kind, BeforeValidator(_canonical)]
-SplitField = Annotated[Split, BeforeValidator(_canonical)]
+_KindField = Annotated[Kind, BeforeValidator(_canonical)]
+_SplitField = Annotated[Split, BeforeValidator(_canonical)]
 
 
 class EvalItem(BaseModel):
@@ -104,8 +109,8 @@ class EvalItem(BaseModel):
     question: str
     source: str | None = None
     evidence: list[str] = Field(default_factory=list)
-    kind: KindField = "answerable"
-    split: SplitField | None = None
+    kind: _KindField = "answerable"
+    split: _SplitField | None = None
 
     @property
     def answerable(self) -> bool:
@@ -418,7 +423,7 @@ class Dialogue(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     id: str
-    split: SplitField | None = None
+    split: _SplitField | None = None
     turns: list[DialogueTurn] = Field(min_length=1)
 
 

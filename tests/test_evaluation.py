@@ -95,7 +95,7 @@ def test_other_spellings_of_kinds_and_splits_are_read(tmp_path: Path) -> None:
         {"id": "a", "question": "q?", "kind": "Off-topic", "split": "held-out"},
         {"id": "b", "question": "q?", "kind": "why/how", "split": "test", "evidence": ["x"]},
         {"id": "c", "question": "q?", "kind": "Which report", "split": "Development"},
-        {"id": "d", "question": "q?", "kind": "unanswerable", "split": "train"},
+        {"id": "d", "question": "q?", "kind": "unanswerable", "split": "validation"},
     ]
     path = tmp_path / "other.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
@@ -105,6 +105,9 @@ def test_other_spellings_of_kinds_and_splits_are_read(tmp_path: Path) -> None:
         ("which_report", "dev"),
         ("near_topic", "dev"),
     ]
+    path.write_text('{"id": "e", "question": "q?", "split": "train"}\n', encoding="utf-8")
+    with pytest.raises(AssistantError, match=r"line 1: not a question record.*'dev'"):
+        load_eval_items(path)  # a training split is not a development split
     path.write_text('{"id": "e", "question": "q?", "kind": "multi-hop"}\n', encoding="utf-8")
     with pytest.raises(AssistantError, match=r"line 1: not a question record.*'factoid'"):
         load_eval_items(path)

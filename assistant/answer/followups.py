@@ -85,9 +85,17 @@ _OPENING_PHRASES = (("what", "about"), ("how", "about"), ("what", "else"))
 # A turn that ends like this asks what followed something it does not name ("what
 # did China do in response?"); "in response to the drills" names it.
 _CLOSING_PHRASES = (
-    ("next",), ("later",), ("afterwards",), ("afterward",), ("in", "response"),
-    ("in", "return"), ("in", "reply"), ("as", "a", "result"),
+    ("afterwards",), ("afterward",), ("in", "response"), ("in", "return"), ("in", "reply"),
+    ("as", "a", "result"),
 )  # fmt: skip
+
+
+# "next" and "later" at the end point back only after one of these ("what did
+# Japan do next?"), not after a noun ("who chairs the Quad next?").
+_FOLLOWING_VERBS = frozenset([
+    "do", "does", "did", "done", "happen", "happens", "happened", "come", "comes", "came",
+    "follow", "follows", "followed",
+])  # fmt: skip
 
 
 # Subject and object pronouns: in a one-clause question they cannot mean its own
@@ -134,11 +142,11 @@ _EXPLETIVE_PREDICATES = frozenset(["true", "possible", "likely", "necessary"])
 
 
 # A reaction verb with nothing after it ("how did Tokyo respond?") reacts to what
-# the previous turn was about.
+# the previous turn was about. Only forms that cannot be nouns ("public comments",
+# "a reply").
 _REACTION_VERBS = frozenset([
-    "respond", "responds", "responded", "react", "reacts", "reacted", "reply", "replies",
-    "replied", "retaliate", "retaliates", "retaliated", "answer", "answers", "answered",
-    "comment", "comments", "commented",
+    "respond", "responded", "react", "reacted", "retaliate", "retaliated", "replied",
+    "answered", "commented",
 ])  # fmt: skip
 
 
@@ -208,8 +216,6 @@ def _points_back(tokens: Sequence[str], i: int) -> bool:
         return True
     if word == "the":
         return _bare_definite(tokens, i)
-    if word in _REACTION_VERBS:
-        return not after and i > 0
     return False
 
 
@@ -233,6 +239,22 @@ def _bare_definite(tokens: Sequence[str], i: int) -> bool:
     return not (_is_name(tokens, j) or _bare(tokens[j]) in _RESTRICTORS)
 
 
+def _ends_on_what_came_before(tokens: Sequence[str], words: Sequence[str]) -> bool:
+    """Whether the turn ends asking what followed something it does not name: a
+    reaction verb ("how did Tokyo respond?"), "do next", "in response" ... A name in
+    an earlier clause of the turn is what it follows ("..., and how did China
+    respond?")."""
+    clause = max((j for j, t in enumerate(tokens) if t in (",", ";", ":")), default=-1)
+    if any(_is_name(tokens, j) for j in range(clause)):
+        return False
+    last, before = words[-1], words[-2] if len(words) > 1 else ""
+    if last in _REACTION_VERBS:
+        return bool(before) and before not in _DETERMINERS | _POSSESSIVES | _PREPOSITIONS
+    if last in ("next", "later"):
+        return before in _FOLLOWING_VERBS
+    return any(tuple(words[-len(phrase) :]) == phrase for phrase in _CLOSING_PHRASES)
+
+
 def refers_back(question: str) -> bool:
     """Whether `question` leans on an earlier turn.
 
@@ -251,7 +273,7 @@ def refers_back(question: str) -> bool:
         return False
     if words[0] in _OPENERS or tuple(words[:2]) in _OPENING_PHRASES:
         return True
-    if any(tuple(words[-len(phrase) :]) == phrase for phrase in _CLOSING_PHRASES):
+    if _ends_on_what_came_before(tokens, words):
         return True
     if any(_is_word(t) and _points_back(tokens, i) for i, t in enumerate(tokens)):
         return True

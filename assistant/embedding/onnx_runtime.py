@@ -24,6 +24,8 @@ from .pooling import pool_spans
 __all__ = ["OnnxEmbedder", "load_onnx_embedder", "verify_files"]
 
 _BATCH = 32
+#: The inputs an exported graph may take (`onnx_export`).
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 class OnnxEmbedder:
@@ -50,6 +52,11 @@ class OnnxEmbedder:
         )
         # The graph declares token_type_ids only for models that use them.
         self._inputs = [node.name for node in self._session.get_inputs()]
+        if not {"input_ids", "attention_mask"} <= set(self._inputs) <= set(_INPUTS):
+            raise IndexCorruptError(
+                f"query encoder {graph} takes {self._inputs}, not token ids, attention "
+                f"mask and token types: {REBUILD_HINT}"
+            )
         self._tokenizer = Tokenizer.from_str(tokenizer_json)
         self._tokenizer.enable_truncation(max_length)
         self._tokenizer.no_padding()

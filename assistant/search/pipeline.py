@@ -106,8 +106,8 @@ def search(
     ranked = _fuse(found, generation, query, options)
     if turn and turn.strip() != text and options.follow_up_turn_weight:
         ranked = _with_turn(ranked, turn, searcher, step, k, settings)
-    # The first `spread_after` excerpts are never spread: a shorter list needs no work.
-    if options.per_document and k > options.spread_after:
+    # Spread whatever k is, so the copies an excerpt names do not depend on k either.
+    if options.per_document:
         ranked = _spread(ranked, searcher, options)
     chosen, copies = select_passages(searcher, ranked, k, options.duplicate_containment)
     weights = term_weights(found.terms, found.lexical)

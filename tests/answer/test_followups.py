@@ -38,7 +38,7 @@ REFERS_BACK = [
     "what else?",
     "what did they say exactly?",
     "How did Manila respond?",  # a reaction verb without its object
-    "and how did Seoul react",
+    "How did Beijing react",
     "What did China do in response?",  # what followed, with nothing named to follow
     "What did Japan do next?",
     "what changed as a result",
@@ -57,7 +57,12 @@ STANDALONE = [
     "Which ministers attended the 2+2 meeting in Tokyo in July 2024?",
     "How did Canberra respond to Beijing's warning?",  # the reaction names its object
     "When is the next Quad summit?",  # "next" before its noun
+    "Who chairs the Quad next?",  # "next" after a noun, not "do next"
+    "What happened in 2015 and later?",
     "What did Japan say in response to China's protest?",
+    # what China responds to is named in an earlier clause
+    "When did Japan and Australia sign the RAA, and how did China respond?",
+    "Which reports mention public comments?",  # a noun, not the verb
 ]
 
 

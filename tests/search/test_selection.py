@@ -12,7 +12,7 @@ from assistant._settings import Settings
 from assistant._types import Chunk
 from assistant.search.selection import spread_documents
 
-from ..conftest import DATA, ReusedExport, brief_sources
+from ..conftest import BRIEF, DATA, ReusedExport, brief_sources
 
 
 def _chunks(sources: str) -> list[Chunk]:
@@ -45,16 +45,22 @@ def test_the_head_stays_in_relevance_order_and_counts_for_its_documents() -> Non
     assert spread_documents(ranked, chunks, 1, after=6) == ranked
 
 
-@pytest.fixture(scope="module")
-def three_documents(tmp_path_factory: pytest.TempPathFactory, embedder: ReusedExport) -> Path:
-    """An index of the brief and the two small fixture documents."""
-    root = tmp_path_factory.mktemp("three-documents")
+def _index(root: Path, embedder: ReusedExport, *, brief_copy: bool = False) -> Path:
+    """An index of the brief and the two small fixture documents (and a second copy
+    of the brief, whose passages repeat the brief's)."""
     sources = brief_sources(root)
     for path in DATA.iterdir():
         if path.is_file():
             shutil.copy(path, sources / path.name)
+    if brief_copy:
+        shutil.copy(sources / BRIEF, sources / "brief-copy.txt")
     build_index(sources, root / "index", embedder=embedder)
     return root / "index"
+
+
+@pytest.fixture(scope="module")
+def three_documents(tmp_path_factory: pytest.TempPathFactory, embedder: ReusedExport) -> Path:
+    return _index(tmp_path_factory.mktemp("three-documents"), embedder)
 
 
 def _settings(index_dir: Path, **retrieval: int) -> Settings:
@@ -91,3 +97,23 @@ def test_by_default_the_first_ten_keep_relevance_order(three_documents: Path) ->
     assert len(newcomers) == 2  # the two short notes, found only past the brief's passages
     assert tail[:2] == newcomers
     assert [c.source for c in unspread[10:12]] != newcomers
+
+
+def test_repeated_passages_count_once_in_the_head(tmp_path: Path, embedder: ReusedExport) -> None:
+    """With a copy of the brief, every brief passage comes twice in the ranking; the
+    head is the first ten excerpts as selection chooses them, copies skipped."""
+    index_dir = _index(tmp_path, embedder, brief_copy=True)
+    unspread = retrieve(QUESTION, k=20, settings=_settings(index_dir, per_document=0))
+    default = retrieve(QUESTION, k=20, settings=Settings(index_dir=index_dir))
+    assert all(c.also_in for c in unspread[:10])  # each excerpt names its copy
+    assert [(c.chunk_id, c.also_in) for c in default[:10]] == [
+        (c.chunk_id, c.also_in) for c in unspread[:10]
+    ]
+    assert {c.source for c in default[10:12]} == {
+        "typhoon-relief.txt",
+        "2023-11-02-quad-foreign-ministers.md",
+    }
+    # the copies an excerpt names do not depend on k either
+    assert [c.also_in for c in retrieve(QUESTION, k=5, index_dir=index_dir)] == [
+        c.also_in for c in default[:5]
+    ]
