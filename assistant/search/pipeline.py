@@ -22,7 +22,7 @@ from .fusion import add_rankings, fuse_convex, fuse_fixed, fuse_rrf
 from .highlights import highlight_spans, sentence_cosines
 from .question import check_k, clean_question
 from .searcher import Searcher, embedder_for, load_searcher
-from .selection import select_passages, spread_documents
+from .selection import head_end, select_passages, spread_documents
 from .signals import Signals, abstention_signals, term_weights
 
 __all__ = ["SearchResult", "resolve_settings", "retrieve", "search"]
@@ -135,12 +135,8 @@ def _spread(
     ranked: list[tuple[int, float]], searcher: Searcher, options: RetrievalSettings
 ) -> list[tuple[int, float]]:
     """`ranked` spread across documents behind its first `spread_after` excerpts,
-    counted as `select_passages` chooses them (repeats skipped), so those excerpts
-    are exactly the unspread ones."""
-    head, _ = select_passages(searcher, ranked, options.spread_after, options.duplicate_containment)
-    if len(head) < options.spread_after:
-        return ranked
-    after = ranked.index(head[-1]) + 1 if head else 0
+    which are thus exactly the unspread ones."""
+    after = head_end(searcher, ranked, options.spread_after, options.duplicate_containment)
     return spread_documents(ranked, searcher.generation.chunks, options.per_document, after)
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from .._types import Chunk
 from .searcher import Searcher
 
-__all__ = ["is_near_duplicate", "select_passages", "spread_documents"]
+__all__ = ["head_end", "is_near_duplicate", "select_passages", "spread_documents"]
 
 
 def is_near_duplicate(a: frozenset[str], b: frozenset[str], containment: float) -> bool:
@@ -58,6 +58,31 @@ def select_passages(
             if chunks[chunk_id].source not in sources:
                 copies.setdefault(repeated, []).append(chunk_id)
     return chosen, copies
+
+
+def head_end(
+    searcher: Searcher, ranked: list[tuple[int, float]], count: int, containment: float
+) -> int:
+    """Where the first `count` excerpts of `ranked` end, counted as `select_passages`
+    chooses them (a passage repeating a better one is not an excerpt): the position
+    after the last of them, or the length of `ranked` when it holds fewer.
+
+    Args:
+        searcher: The generation searched.
+        ranked: (passage id, score) best first.
+        count: Excerpts in the head.
+        containment: See `is_near_duplicate`.
+
+    Returns:
+        A position in `ranked`.
+    """
+    chosen: list[int] = []
+    for position, (chunk_id, _) in enumerate(ranked):
+        if len(chosen) == count:
+            return position
+        if not any(_overlaps(searcher, chunk_id, other, containment) for other in chosen):
+            chosen.append(chunk_id)
+    return len(ranked)
 
 
 def _overlaps(searcher: Searcher, a: int, b: int, containment: float) -> bool:

@@ -10,7 +10,7 @@ import pytest
 from assistant import build_index, retrieve
 from assistant._settings import Settings
 from assistant._types import Chunk
-from assistant.search.selection import spread_documents
+from assistant.search.selection import head_end, spread_documents
 
 from ..conftest import BRIEF, DATA, ReusedExport, brief_sources
 
@@ -117,3 +117,16 @@ def test_repeated_passages_count_once_in_the_head(tmp_path: Path, embedder: Reus
     assert [c.also_in for c in retrieve(QUESTION, k=5, index_dir=index_dir)] == [
         c.also_in for c in default[:5]
     ]
+
+
+def test_the_head_ends_after_its_last_excerpt(three_documents: Path) -> None:
+    from assistant.search.searcher import load_searcher
+
+    searcher = load_searcher(three_documents)
+    chunks = searcher.generation.chunks
+    first = [(i, 1.0) for i in range(len(chunks))]
+    assert head_end(searcher, first, 0, 0.8) == 0
+    assert head_end(searcher, first, 3, 0.8) == 3  # distinct passages: one slot each
+    repeated = [first[0], first[0], first[1]]  # a passage repeating itself overlaps it
+    assert head_end(searcher, repeated, 2, 0.8) == 3
+    assert head_end(searcher, repeated, 5, 0.8) == 3  # fewer excerpts than asked
