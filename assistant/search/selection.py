@@ -47,10 +47,7 @@ def select_passages(
     copies: dict[int, list[int]] = {}
     chunks = searcher.generation.chunks
     for chunk_id, score in ranked:
-        repeated = next(
-            (other for other, _ in chosen if _overlaps(searcher, chunk_id, other, containment)),
-            None,
-        )
+        repeated = _repeated(searcher, chunk_id, [other for other, _ in chosen], containment)
         if repeated is None and len(chosen) < k:
             chosen.append((chunk_id, score))
         elif repeated is not None and chunks[repeated].source != chunks[chunk_id].source:
@@ -80,9 +77,16 @@ def head_end(
     for position, (chunk_id, _) in enumerate(ranked):
         if len(chosen) == count:
             return position
-        if not any(_overlaps(searcher, chunk_id, other, containment) for other in chosen):
+        if _repeated(searcher, chunk_id, chosen, containment) is None:
             chosen.append(chunk_id)
     return len(ranked)
+
+
+def _repeated(
+    searcher: Searcher, chunk_id: int, chosen: Sequence[int], containment: float
+) -> int | None:
+    """The first of the `chosen` passages that `chunk_id` repeats, if any."""
+    return next((o for o in chosen if _overlaps(searcher, chunk_id, o, containment)), None)
 
 
 def _overlaps(searcher: Searcher, a: int, b: int, containment: float) -> bool:
@@ -112,13 +116,11 @@ def spread_documents(
         The reordered list.
     """
     seen: dict[str, int] = {}
-    for chunk_id, _ in ranked[:after]:
-        source = chunks[chunk_id].source
-        seen[source] = seen.get(source, 0) + 1
     first: list[tuple[int, float]] = []
     later: list[tuple[int, float]] = []
-    for chunk_id, score in ranked[after:]:
+    for position, (chunk_id, score) in enumerate(ranked):
         source = chunks[chunk_id].source
         seen[source] = seen.get(source, 0) + 1
-        (first if seen[source] <= per_document else later).append((chunk_id, score))
+        if position >= after:
+            (first if seen[source] <= per_document else later).append((chunk_id, score))
     return ranked[:after] + first + later
