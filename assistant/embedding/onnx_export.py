@@ -5,8 +5,8 @@ vectors, for sentence pooling); its weights go to an external file, memory-mappe
 at load so unused embedding rows never become resident; the model's tokenizer is
 copied beside it.
 
-torch, transformers and onnx are imported inside the functions: this module is
-imported only while building, and a query process must never pay for them.
+torch, transformers and onnx are imported inside the functions: a query process
+reads this module's names (files, inputs) and must never pay for them.
 sentence_transformers itself is not imported here (`transformer` stays the only
 module that does): the caller hands in the loaded module stack and its version.
 """
@@ -23,14 +23,23 @@ from .._errors import ModelError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["GRAPH", "TOKENIZER", "WEIGHTS", "OnnxExport", "check_exportable", "export_onnx"]
+__all__ = [
+    "GRAPH",
+    "INPUTS",
+    "TOKENIZER",
+    "WEIGHTS",
+    "OnnxExport",
+    "check_exportable",
+    "export_onnx",
+]
 
 GRAPH = "query-encoder.onnx"
 WEIGHTS = "query-encoder.onnx.data"
 TOKENIZER = "tokenizer.json"
 _TRACED = "traced.onnx"
-# token_type_ids only for models whose tokenizer makes them (BERT, not MPNet).
-_INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
+#: The graph's possible inputs; token_type_ids only for models whose tokenizer
+#: makes them (BERT, not MPNet).
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 _OUTPUTS = ["embedding", "token_embeddings"]
 _OPSET = 17
 # Two texts of different lengths, so the traced graph handles padding.
@@ -153,7 +162,7 @@ def _trace(module: torch.nn.Module, sample: Any, target: Path) -> None:
     axes dynamic."""
     import torch
 
-    inputs = [name for name in _INPUTS if name in sample]
+    inputs = [name for name in INPUTS if name in sample]
     axes = {0: "batch", 1: "tokens"}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer notes on constant shapes

@@ -19,13 +19,12 @@ from tokenizers import Tokenizer
 from .._arrays import Spans, Vectors
 from .._errors import REBUILD_HINT, IndexCorruptError
 from .._files import sha256_file
+from .onnx_export import INPUTS
 from .pooling import pool_spans
 
 __all__ = ["OnnxEmbedder", "load_onnx_embedder", "verify_files"]
 
 _BATCH = 32
-#: The inputs an exported graph may take (`onnx_export`).
-_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 class OnnxEmbedder:
@@ -52,7 +51,7 @@ class OnnxEmbedder:
         )
         # The graph declares token_type_ids only for models that use them.
         self._inputs = [node.name for node in self._session.get_inputs()]
-        if not {"input_ids", "attention_mask"} <= set(self._inputs) <= set(_INPUTS):
+        if not {"input_ids", "attention_mask"} <= set(self._inputs) <= set(INPUTS):
             raise IndexCorruptError(
                 f"query encoder {graph} takes {self._inputs}, not token ids, attention "
                 f"mask and token types: {REBUILD_HINT}"
