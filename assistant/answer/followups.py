@@ -200,8 +200,7 @@ def _points_back(tokens: Sequence[str], i: int) -> bool:
             return False
         # Only a name in an earlier clause of the turn can be its antecedent
         # ("After Japan signed the pact, when did it ...").
-        clause = max((j for j in range(i) if tokens[j] in (",", ";", ":")), default=-1)
-        return not any(_is_name(tokens, j) for j in range(clause))
+        return not _named_in_earlier_clause(tokens, i)
     if word in _POSSESSIVES:
         return not any(_is_name(tokens, j) for j in range(i))
     if word == "that":
@@ -217,6 +216,12 @@ def _points_back(tokens: Sequence[str], i: int) -> bool:
     if word == "the":
         return _bare_definite(tokens, i)
     return False
+
+
+def _named_in_earlier_clause(tokens: Sequence[str], i: int) -> bool:
+    """Whether a clause before the one holding `tokens[i]` names something."""
+    clause = max((j for j in range(i) if tokens[j] in (",", ";", ":")), default=-1)
+    return any(_is_name(tokens, j) for j in range(clause))
 
 
 def _bare_definite(tokens: Sequence[str], i: int) -> bool:
@@ -244,8 +249,7 @@ def _ends_on_what_came_before(tokens: Sequence[str], words: Sequence[str]) -> bo
     reaction verb ("how did Tokyo respond?"), "do next", "in response" ... A name in
     an earlier clause of the turn is what it follows ("..., and how did China
     respond?")."""
-    clause = max((j for j, t in enumerate(tokens) if t in (",", ";", ":")), default=-1)
-    if any(_is_name(tokens, j) for j in range(clause)):
+    if _named_in_earlier_clause(tokens, len(tokens)):
         return False
     last, before = words[-1], words[-2] if len(words) > 1 else ""
     if last in _REACTION_VERBS:
