@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -140,14 +140,19 @@ def brief_sources(root: Path) -> Path:
     return folder
 
 
-@pytest.fixture
-def sources_copy(tmp_path: Path) -> Iterator[Path]:
-    """A writable sources folder holding the brief and the small fixture documents."""
-    folder = brief_sources(tmp_path)
+def brief_and_notes(root: Path) -> Path:
+    """A new `root/sources` folder holding the brief and the small fixture documents."""
+    folder = brief_sources(root)
     for path in DATA.iterdir():
         if path.is_file():
             shutil.copy(path, folder / path.name)
     return folder
+
+
+@pytest.fixture
+def sources_copy(tmp_path: Path) -> Path:
+    """A writable sources folder holding the brief and the small fixture documents."""
+    return brief_and_notes(tmp_path)
 
 
 # The longest test files, started first: with `--dist loadfile` each file runs on

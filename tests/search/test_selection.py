@@ -12,7 +12,7 @@ from assistant._settings import Settings
 from assistant._types import Chunk
 from assistant.search.selection import head_end, spread_documents
 
-from ..conftest import BRIEF, DATA, ReusedExport, brief_sources
+from ..conftest import BRIEF, ReusedExport, brief_and_notes
 
 
 def _chunks(sources: str) -> list[Chunk]:
@@ -48,10 +48,7 @@ def test_the_head_stays_in_relevance_order_and_counts_for_its_documents() -> Non
 def _index(root: Path, embedder: ReusedExport, *, brief_copy: bool = False) -> Path:
     """An index of the brief and the two small fixture documents (and a second copy
     of the brief, whose passages repeat the brief's)."""
-    sources = brief_sources(root)
-    for path in DATA.iterdir():
-        if path.is_file():
-            shutil.copy(path, sources / path.name)
+    sources = brief_and_notes(root)
     if brief_copy:
         shutil.copy(sources / BRIEF, sources / "brief-copy.txt")
     build_index(sources, root / "index", embedder=embedder)
