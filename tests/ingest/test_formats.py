@@ -643,3 +643,35 @@ def test_slow_extraction_is_stopped_and_the_next_file_still_works(docs: Document
     with pytest.raises(ValueError, match=r"took longer than 0.5 s \(max_seconds\)"):
         extract(page.encode(), ".html", ExtractLimits(max_seconds=0.5))
     _assert_all_sentences(extract(docs.pdf, ".pdf"), docs.brief)
+
+
+class _RunsCodeWhenUnpickled:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[Path]]:
+        return (Path.touch, (self.marker,))
+
+
+def test_a_workers_answer_is_validated_json_never_unpickled(tmp_path: Path) -> None:
+    """The child parses untrusted files: whatever it writes on the pipe is bytes
+    for the caller's model to validate, so a pickle it sends runs nothing."""
+    import os
+    import pickle
+
+    from pydantic import ValidationError
+
+    from assistant.ingest.formats import worker
+
+    marker = tmp_path / "ran"
+    read_end, write_end = os.pipe()
+    worker._write_frames(write_end, b"ok", pickle.dumps(_RunsCodeWhenUnpickled(marker)))
+    os.close(write_end)
+    frames = worker._read_frames(read_end, 2, None)
+    os.close(read_end)
+    assert frames is not None
+    assert frames[0] == b"ok"
+    with pytest.raises(ValidationError):
+        Extracted.model_validate_json(frames[1])
+    assert not marker.exists()
+    assert not hasattr(worker, "pickle")

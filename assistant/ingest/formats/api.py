@@ -50,7 +50,7 @@ def extract(
     _check_size(kind, len(data), limits)
     if not isolate:
         return extract_checked(kind, data, limits)
-    return Extracted.model_validate(run_isolated(kind, data, limits))
+    return Extracted.model_validate_json(run_isolated(kind, data, limits))
 
 
 def _check_size(kind: Kind, size: int, limits: ExtractLimits) -> None:
@@ -103,4 +103,4 @@ def render_page(
     job = RenderJob(page_index=page_index, chars=chars, width=width)
     if not isolate:
         return render_checked(bytes(data), limits, job)
-    return PageImage.model_validate(run_isolated("pdf", bytes(data), limits, job.model_dump()))
+    return PageImage.model_validate_json(run_isolated("pdf", bytes(data), limits, job.model_dump()))

@@ -31,7 +31,10 @@ class RenderJob(BaseModel):
 class PageImage(BaseModel):
     """One PDF page drawn as a PNG, with boxes over some of its characters."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # As JSON (how the worker hands it over) the PNG travels as base64.
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", ser_json_bytes="base64", val_json_bytes="base64"
+    )
 
     page_index: int = Field(ge=0, description="0-based page index.")
     png: bytes = Field(description="The page as a PNG image, highlight drawn in.")

@@ -49,13 +49,13 @@ def _extract_kind(kind: Kind, data: bytes, limits: ExtractLimits, deadline: Dead
     return extract_html(data, limits, deadline)
 
 
-def perform(
-    kind: Kind, data: bytes, limits: ExtractLimits, render: dict[str, Any] | None
-) -> dict[str, Any]:
-    """One job of the worker, as plain data: an extraction or a rendered page."""
+def perform(kind: Kind, data: bytes, limits: ExtractLimits, render: dict[str, Any] | None) -> bytes:
+    """One job of the worker, as the JSON of its model: an extraction (`Extracted`)
+    or a rendered page (`PageImage`)."""
     if render is not None:
-        return render_checked(data, limits, RenderJob.model_validate(render)).model_dump()
-    return extract_checked(kind, data, limits).model_dump()
+        page = render_checked(data, limits, RenderJob.model_validate(render))
+        return page.model_dump_json().encode()
+    return extract_checked(kind, data, limits).model_dump_json().encode()
 
 
 def warm_up() -> None:

@@ -1,6 +1,11 @@
 """The isolated extraction worker: a long-lived process (a "zygote") that forks one
 memory- and CPU-capped child per job, killed past `max_seconds`; the framing of
 its pipes, and the calling process's handle on it (`run_isolated`).
+
+Nothing on the pipes is pickled: the child parses untrusted files, and unpickling
+its answer would let a parser exploit run code in the caller. A job is a JSON
+header and the file's bytes; an answer is a status and either the result's JSON
+(validated by its pydantic model in the caller) or a reason.
 """
 
 from __future__ import annotations
@@ -8,9 +13,9 @@ from __future__ import annotations
 import atexit
 import contextlib
 import gc
+import json
 import math
 import os
-import pickle
 import select
 import struct
 import subprocess
@@ -53,6 +58,7 @@ _PACKAGE_INIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "__init
 _WORKER_START_SECONDS = 120.0
 _GRACE_SECONDS = 10.0  # the zygote's own answer after a kill; past it, the zygote goes too
 _HEADER = struct.Struct("<Q")
+_READY, _OK, _ERROR = b"ready", b"ok", b"error"
 
 
 def _limit_child_resources(limits: ExtractLimits) -> None:
@@ -71,11 +77,9 @@ def _limit_child_resources(limits: ExtractLimits) -> None:
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
 
 
-def _write_frame(fd: int, payload: object) -> None:
-    """Send `payload` as one length-prefixed frame. Pickled: both ends of the pipe
-    are this package, and nothing pickled is ever stored or read from a file."""
-    body = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
-    view = memoryview(_HEADER.pack(len(body)) + body)
+def _write_frames(fd: int, *bodies: bytes) -> None:
+    """Send each of `bodies` as one length-prefixed frame."""
+    view = memoryview(b"".join(_HEADER.pack(len(body)) + body for body in bodies))
     while view:
         view = view[os.write(fd, view) :]
 
@@ -96,15 +100,16 @@ def _read_exactly(fd: int, size: int, deadline: float | None) -> bytes | None:
     return b"".join(chunks)
 
 
-def _read_frame(fd: int, deadline: float | None) -> tuple[bool, Any]:
-    """(True, payload), or (False, None) at end of file or past the deadline."""
-    header = _read_exactly(fd, _HEADER.size, deadline)
-    if header is None:
-        return False, None
-    body = _read_exactly(fd, _HEADER.unpack(header)[0], deadline)
-    if body is None:
-        return False, None
-    return True, pickle.loads(body)
+def _read_frames(fd: int, count: int, deadline: float | None) -> list[bytes] | None:
+    """The bodies of the next `count` frames; None at end of file or past the deadline."""
+    bodies: list[bytes] = []
+    for _ in range(count):
+        header = _read_exactly(fd, _HEADER.size, deadline)
+        body = None if header is None else _read_exactly(fd, _HEADER.unpack(header)[0], deadline)
+        if body is None:
+            return None
+        bodies.append(body)
+    return bodies
 
 
 def _zygote_main() -> None:
@@ -121,14 +126,15 @@ def _zygote_main() -> None:
     os.close(nowhere)
     warm_up()
     gc.freeze()  # children's collections then leave the zygote's objects (and pages) alone
-    _write_frame(answers, "ready")
+    _write_frames(answers, _READY)
     while True:
-        received, job = _read_frame(jobs, None)
-        if not received:
+        job = _read_frames(jobs, 2, None)
+        if job is None:
             return
-        kind, data, raw_limits, render = job
-        limits = ExtractLimits.model_validate(raw_limits)
-        _write_frame(answers, _zygote_job(kind, data, limits, (jobs, answers), render))
+        header, data = json.loads(job[0]), job[1]
+        limits = ExtractLimits.model_validate(header["limits"])
+        status, body = _zygote_job(header["kind"], data, limits, (jobs, answers), header["render"])
+        _write_frames(answers, status, body)
 
 
 def _zygote_job(
@@ -137,9 +143,10 @@ def _zygote_job(
     limits: ExtractLimits,
     zygote_fds: tuple[int, ...] = (),
     render: dict[str, Any] | None = None,
-) -> tuple[str, Any]:
+) -> tuple[bytes, bytes]:
     """Extract one file (or, given `render`, draw one PDF page) in a forked child,
-    killed past `limits.max_seconds`."""
+    killed past `limits.max_seconds`: (`_OK`, the result's JSON) or (`_ERROR`, the
+    reason). The child's frames are passed on unread."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child
@@ -149,28 +156,28 @@ def _zygote_job(
                 os.close(fd)
             _limit_child_resources(limits)
             try:
-                answer: tuple[str, Any] = ("ok", perform(kind, data, limits, render))
+                result = (_OK, perform(kind, data, limits, render))
             except ValueError as exc:
-                answer = ("error", str(exc))
-            _write_frame(write_end, answer)
+                result = (_ERROR, str(exc).encode())
+            _write_frames(write_end, *result)
         except BaseException:
             status = 1
         finally:
             os._exit(status)
     os.close(write_end)
     try:
-        received, answer = _read_frame(read_end, time.monotonic() + limits.max_seconds)
+        answer = _read_frames(read_end, 2, time.monotonic() + limits.max_seconds)
     finally:
         os.close(read_end)
-    if not received:
+    if answer is None:
         with contextlib.suppress(OSError):
             os.kill(pid, 9)
     _, status = os.waitpid(pid, 0)
-    if received:
-        return (str(answer[0]), answer[1])
+    if answer is not None:
+        return answer[0], answer[1]
     if os.WIFSIGNALED(status) and os.WTERMSIG(status) == 9:
-        return ("error", timeout_reason(limits.max_seconds))
-    return ("error", _crash_reason(kind, status))
+        return _ERROR, timeout_reason(limits.max_seconds).encode()
+    return _ERROR, _crash_reason(kind, status).encode()
 
 
 def _crash_reason(kind: Kind, status: int) -> str:
@@ -207,10 +214,8 @@ class _Zygote:
             start_new_session=True,  # a Ctrl-C at the terminal is the caller's to handle
         )
         assert process.stdout is not None
-        received, hello = _read_frame(
-            process.stdout.fileno(), time.monotonic() + _WORKER_START_SECONDS
-        )
-        if not received or hello != "ready":
+        hello = _read_frames(process.stdout.fileno(), 1, time.monotonic() + _WORKER_START_SECONDS)
+        if hello != [_READY]:
             self._stop(process)
             raise ValueError("the extraction worker did not start")
         return process
@@ -236,8 +241,11 @@ class _Zygote:
 
     def run(
         self, kind: Kind, data: bytes, limits: ExtractLimits, render: dict[str, Any] | None
-    ) -> tuple[str, Any]:
-        """One job in the worker, restarting a dead one once; (status, payload)."""
+    ) -> tuple[bytes, bytes]:
+        """One job in the worker, restarting a dead one once; (status, body) as
+        `_zygote_job` gives them."""
+        bounds = limits.model_dump(mode="json")
+        header = json.dumps({"kind": kind, "limits": bounds, "render": render}).encode()
         with self.lock:
             for attempt in (1, 2):
                 if self.process is None or self.process.poll() is not None:
@@ -246,7 +254,7 @@ class _Zygote:
                 assert process.stdin is not None
                 assert process.stdout is not None
                 try:
-                    _write_frame(process.stdin.fileno(), (kind, data, limits.model_dump(), render))
+                    _write_frames(process.stdin.fileno(), header, data)
                 except (BrokenPipeError, OSError):
                     self._stop(process)
                     self.process = None
@@ -254,12 +262,12 @@ class _Zygote:
                         raise ValueError("the extraction worker is not answering") from None
                     continue
                 deadline = time.monotonic() + limits.max_seconds + _GRACE_SECONDS
-                received, answer = _read_frame(process.stdout.fileno(), deadline)
-                if received:
-                    return answer  # type: ignore[no-any-return]
+                answer = _read_frames(process.stdout.fileno(), 2, deadline)
+                if answer is not None:
+                    return answer[0], answer[1]
                 self._stop(process)
                 self.process = None
-                return ("error", timeout_reason(limits.max_seconds))
+                return _ERROR, timeout_reason(limits.max_seconds).encode()
         raise AssertionError("unreachable")
 
     def forget(self) -> None:
@@ -277,11 +285,16 @@ if hasattr(os, "register_at_fork"):
 
 def run_isolated(
     kind: Kind, data: bytes, limits: ExtractLimits, render: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """Run one job in the worker (in-process where there is no fork); its payload."""
+) -> bytes:
+    """Run one job in the worker (in-process where there is no fork); the JSON of
+    its result, for the caller to validate with `Extracted` or `PageImage`.
+
+    Raises:
+        ValueError: The job failed; the message says why.
+    """
     if not hasattr(os, "fork"):  # pragma: no cover - Windows: no fork, soft deadline only
         return perform(kind, data, limits, render)
-    status, payload = _ZYGOTE.run(kind, data, limits, render)
-    if status == "ok":
-        return payload  # type: ignore[no-any-return]
-    raise ValueError(str(payload))
+    status, body = _ZYGOTE.run(kind, data, limits, render)
+    if status == _OK:
+        return body
+    raise ValueError(body.decode("utf-8", errors="replace"))
