@@ -32,6 +32,17 @@ _DATE_FORMATS = (
     (re.compile(rf"^(?P<d>\d{{1,2}})\s+(?P<m>{_MONTHS})\.?,?\s+(?P<y>\d{{4}})$", re.I), "dmy"),
     (re.compile(r"^(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})$"), "iso"),
 )
+# What may stand before the date on a dateline ("Published: Aug. 16, 2024", "Friday,
+# August 16, 2024"). Numeric dates such as 08/06/2024 are left out: the day and the
+# month cannot be told apart.
+_DATE_PREFIX = re.compile(
+    r"^(?:(?:published|posted|updated|last\s+updated|dated?|released|issued)(?:\s+on)?\s*:?\s+)?"
+    r"(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day,?\s+)?",
+    re.I,
+)
+# A byline ("By Jane Doe and John Roe") belongs to the header block. Names only:
+# a header line is left out of the passages, and "By then, it was over." is text.
+_BYLINE = re.compile(r"^By\s+[A-Z][\w.'’-]*(?:\s+(?:and\s+)?[A-Z][\w.'’-]*){0,5}$")
 _ISO_IN_NAME = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
 _MARKDOWN_MARKS = re.compile(r"^#{1,6}\s+|\s+#+\s*$")
 _HEADER_LINES = 8
@@ -44,8 +55,9 @@ def _month_number(name: str) -> int:
 
 def parse_date_line(line: str) -> dt.date | None:
     """The date a header line consists of ("August 16, 2024", "16 Aug 2024",
-    "2024-08-16"), or None."""
-    line = line.strip().strip("*_").strip()
+    "2024-08-16", after a label or weekday: "Published: Friday, August 16, 2024"),
+    or None."""
+    line = _DATE_PREFIX.sub("", line.strip().strip("*_").strip(), count=1)
     for pattern, kind in _DATE_FORMATS:
         match = pattern.match(line)
         if not match:
@@ -131,6 +143,8 @@ def read_header(text: str, source: str) -> Header:
             series, role = plain, "series"
         elif title is None and _is_title_like(plain, _stands_alone(text, end, lines, index)):
             title, role = plain, "title"
+        elif title is not None and _BYLINE.match(plain):
+            role = "byline"
         if role is None:
             in_header = False
         elif in_header:

@@ -19,6 +19,19 @@ def test_header_lines_give_title_date_series_and_body_start() -> None:
     assert text[header.body_start :] == "\n\nThe ministers met."
 
 
+def test_a_byline_and_a_labelled_dateline_belong_to_the_header() -> None:
+    text = "Japan and the U.S. Sign a Pact\nBy Jane Doe\nPublished: Friday, August 16, 2024\n\nThe ministers met."
+    header = read_header(text, "pact.txt")
+    assert (header.title, header.date) == ("Japan and the U.S. Sign a Pact", dt.date(2024, 8, 16))
+    assert text[header.body_start :] == "\n\nThe ministers met."
+
+
+def test_a_sentence_opening_with_by_is_no_byline() -> None:
+    text = "Alliance notes\nBy then, Tokyo had agreed.\n\nBody."
+    header = read_header(text, "notes.txt")
+    assert text[header.body_start :].startswith("\nBy then")
+
+
 def test_without_header_lines_the_file_name_gives_title_and_date() -> None:
     text = "- a list item.\n- another item."
     header = read_header(text, "notes/2024-03-05_typhoon-relief.md")

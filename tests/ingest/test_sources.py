@@ -57,6 +57,13 @@ def test_plain_text_without_date() -> None:
         ("2024-08-16", dt.date(2024, 8, 16)),
         ("February 30, 2024", None),
         ("In August 2024 the ministers met", None),
+        ("Published: August 16, 2024", dt.date(2024, 8, 16)),
+        ("Friday, August 16, 2024", dt.date(2024, 8, 16)),
+        ("Posted on Aug. 16, 2024", dt.date(2024, 8, 16)),
+        ("Last updated: Sept. 3, 2024", dt.date(2024, 9, 3)),
+        ("Date: 2024-08-16", dt.date(2024, 8, 16)),
+        ("Published in August 2024", None),
+        ("08/06/2024", None),
     ],
 )
 def test_parse_date_line(line: str, expected: dt.date | None) -> None:
