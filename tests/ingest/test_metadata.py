@@ -20,7 +20,10 @@ def test_header_lines_give_title_date_series_and_body_start() -> None:
 
 
 def test_a_byline_and_a_labelled_dateline_belong_to_the_header() -> None:
-    text = "Japan and the U.S. Sign a Pact\nBy Jane Doe\nPublished: Friday, August 16, 2024\n\nThe ministers met."
+    text = (
+        "Japan and the U.S. Sign a Pact\nBy Jane Doe\n"
+        "Published: Friday, August 16, 2024\n\nThe ministers met."
+    )
     header = read_header(text, "pact.txt")
     assert (header.title, header.date) == ("Japan and the U.S. Sign a Pact", dt.date(2024, 8, 16))
     assert text[header.body_start :] == "\n\nThe ministers met."
