@@ -14,10 +14,12 @@ import re
 __all__ = ["CONTENT_WORD", "PHRASE_TOKEN", "content_words", "phrase_tokens", "word_set"]
 
 #: bm25s.tokenize's default (scikit-learn's pattern): runs of two or more word
-#: characters. A single letter (the "s" of "China's") locates nothing. Matched
-#: here rather than through bm25s.tokenize, whose per-call progress-bar setup
-#: costs more than a query's BM25.
-CONTENT_WORD = re.compile(r"(?u)\b\w\w+\b")
+#: characters, since a single letter (the "s" of "China's") locates nothing; but
+#: also a dotted abbreviation ("U.S.", "U.N.", read without its dots) and a
+#: plus-joined name ("2+2"), which that pattern cuts into single characters and so
+#: drops. Matched here rather than through bm25s.tokenize, whose per-call
+#: progress-bar setup costs more than a query's BM25.
+CONTENT_WORD = re.compile(r"(?u)\b[A-Z](?:\.[A-Z])+\.?|\b\w+(?:\+\w+)+|\b\w\w+\b")
 
 #: A word with its inner apostrophes, dots, plus and hyphens ("U.S.", "2+2",
 #: "J-Alert", "China's"), or one of the punctuation marks that end a clause.
@@ -31,9 +33,9 @@ def content_words(text: str) -> list[str]:
         text: Any text.
 
     Returns:
-        Every match of `CONTENT_WORD` in the lower-cased text.
+        Every match of `CONTENT_WORD`, lower-cased, dots dropped ("U.S." is "us").
     """
-    return CONTENT_WORD.findall(text.lower())
+    return [word.replace(".", "").lower() for word in CONTENT_WORD.findall(text)]
 
 
 def word_set(text: str) -> frozenset[str]:

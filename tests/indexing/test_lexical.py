@@ -121,6 +121,24 @@ def test_an_index_of_stopwords_only_scores_nothing() -> None:
     assert json.loads(stored["params.json"])["terms"] == 0
 
 
+def test_abbreviations_and_plus_joined_names_are_terms_of_their_own() -> None:
+    index = LexicalIndex([
+        "The 2+2 met in Tokyo.",
+        "Two and two make four in Tokyo.",
+        "U.N. inspectors visited the plant.",
+        "Inspectors from Japan visited the plant.",
+    ])  # fmt: skip
+    assert content_terms("Who attended the 2+2 with U.S. officials?") == [
+        "attend",
+        "2+2",
+        "us",
+        "offici",
+    ]
+    assert index.scores(content_terms("When did the 2+2 meet?")).argmax() == 0
+    scores = index.scores(content_terms("Which U.N. inspectors visited?"))
+    assert scores[2] > scores[3] > 0
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(st.sampled_from([0.0, 0.5, 1.0, 1.5, 2.0, 3.25]), max_size=60),

@@ -65,8 +65,13 @@ def test_pick_highlights_keeps_the_best_sentence_and_its_ties() -> None:
 
 
 def test_content_words_and_phrase_tokens() -> None:
-    # content words: two characters or more, lower-cased ("2+2" and "I" hold none)
-    assert content_words("A 2+2 in Tokyo, I said") == ["in", "tokyo", "said"]
+    # content words: two characters or more, lower-cased ("I" holds none); a dotted
+    # abbreviation and a plus-joined name stay whole instead of falling apart into
+    # single characters
+    assert content_words("A 2+2 in Tokyo, I said") == ["2+2", "in", "tokyo", "said"]
+    assert content_words("U.S. and U.N. officials, the U.S-Japan pact, at 7 a.m.") == [
+        "us", "and", "un", "officials", "the", "us", "japan", "pact", "at",
+    ]  # fmt: skip
     assert word_set("Tokyo said; tokyo SAID") == frozenset({"tokyo", "said"})
     # phrase tokens: names kept whole, clause punctuation apart
     assert phrase_tokens("What did the U.S. say about China's J-Alert, then?") == [
