@@ -394,6 +394,11 @@ class Manifest(_Model):
         description="The abstention rule the generation was built with; queries keep it "
         "unless the caller sets its fields (None: built before it was recorded).",
     )
+    lexical_terms: int | None = Field(
+        default=None,
+        description="How the BM25 terms were cut (`indexing.lexical.TERMS_VERSION`); a "
+        "build rewrites a generation cut otherwise (None: before it was recorded).",
+    )
     parts: list[VectorPart] = Field(
         default_factory=list,
         description="The vector parts in row order (format 5); empty: one part, stored "

@@ -13,6 +13,7 @@ from .._settings import Settings
 from .._types import Document, DocumentRecord, SkippedSource
 from ..ingest.sources import ExtractMany, load_documents
 from .generations import Generation, read_generation
+from .lexical import TERMS_VERSION
 from .query_encoder import encoder_damage
 from .text_layers import PreviousLayers
 
@@ -81,6 +82,7 @@ class BuildPlan(BaseModel):
             and not self.changes.fresh
             and not self.changes.removed
             and self.encoder_damage is None
+            and self.previous.manifest.lexical_terms == TERMS_VERSION
         )
 
     def without(self, dropped: list[SkippedSource], sources_dir: Path) -> BuildPlan:

@@ -24,6 +24,7 @@ from .._types import (
 )
 from .build_embed import EmbeddedPassages
 from .generations import Generation, write_generation
+from .lexical import TERMS_VERSION
 from .query_encoder import PreparedEncoder
 from .search_files import SearchFiles
 from .text_layers import PreviousLayers, StagedFiles, stage_layer
@@ -290,6 +291,7 @@ def write_new_generation(
         query_encoder=query.record,
         query_encoder_refused=query.refused,
         abstention=settings.answer.rule(),
+        lexical_terms=TERMS_VERSION,
         parts=list(parts),
         index_shards=search.index_shards,
     )

@@ -31,6 +31,7 @@ from .._words import content_words
 
 __all__ = [
     "LEXICAL_PARTS",
+    "TERMS_VERSION",
     "LexicalIndex",
     "LexicalParams",
     "content_terms",
@@ -46,6 +47,11 @@ def _quiet_bm25s() -> None:
     when the first index is built, not when `assistant` is imported."""
     logging.getLogger("bm25s").setLevel(logging.ERROR)
 
+
+#: What `content_terms` cuts, as a number recorded in each generation: raised when
+#: it changes, so that the next build writes a generation whose BM25 index is cut
+#: like the queries are, even if no document changed (2: "U.S." and "2+2" whole).
+TERMS_VERSION = 2
 
 # Words that shape a question but never locate its answer.
 _QUESTION_WORDS = [

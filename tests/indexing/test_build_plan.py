@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,9 @@ import pytest
 from assistant import SourcesError, build_index
 from assistant._types import Document, DocumentRecord, SkippedSource
 from assistant.indexing.build_plan import compare_documents, is_fresh, plan_build
+from assistant.indexing.generations import GENERATIONS, MANIFEST, current_generation
+from assistant.indexing.lexical import TERMS_VERSION
+from assistant.search.searcher import load_searcher
 
 from .build_fakes import BUS, FERRY, TRAIN, HashEmbedder, settings_for, write_sources
 
@@ -129,3 +133,26 @@ def test_plan_refuses_a_folder_without_readable_document(tmp_path: Path) -> None
     (sources / "empty.txt").write_text("", encoding="utf-8")
     with pytest.raises(SourcesError, match="no readable document in"):
         plan_build(settings_for(tmp_path), force=False)
+
+
+def test_a_generation_cut_into_other_terms_is_rewritten(tmp_path: Path) -> None:
+    """After an upgrade that cuts BM25 terms differently, the next build rewrites the
+    generation although no document changed, so queries and index cut alike."""
+    sources = write_sources(tmp_path / "sources", ferry=FERRY, train=TRAIN)
+    (sources / "talks.txt").write_text("Talks\n\nThe 2+2 met in Tokyo with U.S. officials.\n")
+    index = tmp_path / "index"
+    first = build_index(sources, index, embedder=HashEmbedder())
+    manifest_path = index / GENERATIONS / first.generation / MANIFEST
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["lexical_terms"] == TERMS_VERSION
+    del manifest["lexical_terms"]  # as written before the version was recorded
+    manifest_path.write_text(json.dumps(manifest))
+    assert not plan_build(settings_for(tmp_path), force=False).up_to_date
+
+    second = build_index(sources, index, embedder=HashEmbedder())
+    assert not second.up_to_date
+    assert second.generation != first.generation
+    assert current_generation(index) == second.generation
+    lexical = load_searcher(index).lexical(in_context=False)
+    assert lexical.known_terms(["2+2", "us"]) == ["2+2", "us"]
+    assert build_index(sources, index, embedder=HashEmbedder()).up_to_date
