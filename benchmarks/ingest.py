@@ -292,19 +292,26 @@ class Article:
     paragraphs: list[str]
 
 
+def read_article(path: Path) -> Article:
+    """An evaluation set's document (title line, date line, then paragraphs; Markdown
+    marks dropped) as an article to write in another format."""
+    lines = [
+        line.lstrip("# ").strip()
+        for line in path.read_text(encoding="utf-8").split("\n")
+        if line.strip()
+    ]
+    return Article(lines[0], lines[1], lines[2:])
+
+
 def alliance_articles(count: int) -> list[Article]:
     """The alliance corpus's articles, repeated to `count`; each copy gets its own
     closing line, so that no two files have the same content hash."""
     articles = []
     paths = sorted(ALLIANCE.iterdir())
     for number in range(count):
-        lines = [
-            line.lstrip("# ").strip()
-            for line in paths[number % len(paths)].read_text(encoding="utf-8").split("\n")
-            if line.strip()
-        ]
+        article = read_article(paths[number % len(paths)])
         closing = f"This is copy {number + 1} of the article, filed for the benchmark."
-        articles.append(Article(lines[0], lines[1], [*lines[2:], closing]))
+        articles.append(dataclasses.replace(article, paragraphs=[*article.paragraphs, closing]))
     return articles
 
 

