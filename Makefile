@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 QUESTION ?= Who attended the 2+2 meeting in Tokyo?
 
-.PHONY: install run build ask test test-fast lint browser bench bench-mpnet clean
+.PHONY: install run build ask test test-fast lint browser bench bench-mpnet bench-formats clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,12 @@ bench-mpnet: install
 	model=$$($(BIN)/python -m benchmarks.mpnet) && \
 	  ASSISTANT_MODEL=$$model $(BIN)/python -m benchmarks.quality && \
 	  ASSISTANT_MODEL=$$model $(BIN)/python -m benchmarks.quality --set alliance-b
+
+# Both sets again with their documents as web pages, Word files and printed PDFs.
+bench-formats: install
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	$(BIN)/python -m benchmarks.formats
+	$(BIN)/python -m benchmarks.formats --set alliance-b
 
 clean:
 	rm -rf $(VENV) index/CURRENT.json index/generations index/.build.lock
