@@ -15,11 +15,12 @@ __all__ = ["CONTENT_WORD", "PHRASE_TOKEN", "content_words", "phrase_tokens", "wo
 
 #: bm25s.tokenize's default (scikit-learn's pattern): runs of two or more word
 #: characters, since a single letter (the "s" of "China's") locates nothing; but
-#: also a dotted abbreviation ("U.S.", "U.N.", read without its dots) and a
-#: plus-joined name ("2+2"), which that pattern cuts into single characters and so
-#: drops. Matched here rather than through bm25s.tokenize, whose per-call
-#: progress-bar setup costs more than a query's BM25.
-CONTENT_WORD = re.compile(r"(?u)\b[A-Z](?:\.[A-Z])+\.?|\b\w+(?:\+\w+)+|\b\w\w+\b")
+#: also a dotted abbreviation ("U.S.", "U.N.", read without its dots) and digits
+#: joined by plus signs ("2+2"), which that pattern cuts into single characters and
+#: so drops. An abbreviation glued to a word ("S.Korea", "U.S.Navy") leaves the
+#: word whole, and "Tokyo+Seoul" stays two words. Matched here rather than through
+#: bm25s.tokenize, whose per-call progress-bar setup costs more than a query's BM25.
+CONTENT_WORD = re.compile(r"(?u)\b[A-Z](?:\.[A-Z])+\.?(?!\w)|\b\d+(?:\+\d+)+\b|\b\w\w+\b")
 
 #: A word with its inner apostrophes, dots, plus and hyphens ("U.S.", "2+2",
 #: "J-Alert", "China's"), or one of the punctuation marks that end a clause.

@@ -44,22 +44,29 @@ def _pdf_printer(formats: Sequence[str]) -> Iterator[Any]:
 
 
 def write_as(sources: Path, fmt: str, folder: Path, page: Any) -> dict[str, str]:
-    """Every document of `sources` written into `folder` as `fmt` ("txt": copied
-    unchanged).
+    """Every .txt and .md document under `sources` written into `folder` as `fmt`
+    ("txt": copied unchanged), at the same relative path.
 
     Returns:
-        Original file name → the new file's name.
+        Original path → the new file's path, both relative and POSIX style.
+
+    Raises:
+        SystemExit: Two documents would become one file ("a.txt" and "a.md").
     """
-    folder.mkdir(parents=True)
-    names = {}
-    for path in sorted(sources.iterdir()):
+    names: dict[str, str] = {}
+    for path in sorted(
+        p for p in sources.rglob("*") if p.is_file() and p.suffix in (".txt", ".md")
+    ):
+        relative = path.relative_to(sources)
+        target = relative if fmt == "txt" else relative.with_suffix(f".{fmt}")
+        if target.as_posix() in names.values():
+            raise SystemExit(f"{relative} and another document would both be {target}")
+        (folder / target).parent.mkdir(parents=True, exist_ok=True)
         if fmt == "txt":
-            target = folder / path.name
-            shutil.copyfile(path, target)
+            shutil.copyfile(path, folder / target)
         else:
-            target = folder / f"{path.stem}.{fmt}"
-            write_article(read_article(path), target, page)
-        names[path.name] = target.name
+            write_article(read_article(path), folder / target, page)
+        names[relative.as_posix()] = target.as_posix()
     return names
 
 

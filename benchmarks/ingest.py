@@ -43,6 +43,7 @@ from typing import Any
 
 from assistant import BuildReport, build_index
 from assistant.ingest.formats import Extracted, ExtractLimits, _extract_checked, extract
+from assistant.ingest.metadata import read_header
 from tests import formats_fixtures as ff
 
 ALLIANCE = Path(__file__).resolve().parent / "data" / "alliance" / "sources"
@@ -293,14 +294,17 @@ class Article:
 
 
 def read_article(path: Path) -> Article:
-    """An evaluation set's document (title line, date line, then paragraphs; Markdown
-    marks dropped) as an article to write in another format."""
-    lines = [
-        line.lstrip("# ").strip()
-        for line in path.read_text(encoding="utf-8").split("\n")
-        if line.strip()
+    """A text or Markdown document as an article to write in another format: its
+    title and date as the assistant reads them from its header lines, then the
+    lines of its body (Markdown marks dropped)."""
+    text = path.read_text(encoding="utf-8")
+    header = read_header(text, path.name)
+    date = header.date
+    date_line = f"{date:%B} {date.day}, {date.year}" if date else ""
+    body = [
+        line.lstrip("# ").strip() for line in text[header.body_start :].split("\n") if line.strip()
     ]
-    return Article(lines[0], lines[1], lines[2:])
+    return Article(header.title, date_line, body)
 
 
 def alliance_articles(count: int) -> list[Article]:

@@ -166,10 +166,6 @@ _RESTRICTORS = (_PREPOSITIONS - {"to", "than", "as", "like"}) | frozenset(
 
 # An elliptical turn is at most this many words ("when?", "and South Korea?").
 _ELLIPTICAL_WORDS = 4
-# A question of at most this many words with neither a question word nor an
-# auxiliary is a fragment ("Beijing's explanation?", "the death toll?"): it asks
-# about what was just discussed, even when it names something.
-_FRAGMENT_WORDS = 3
 
 
 def _is_word(token: str) -> bool:
@@ -210,8 +206,8 @@ def _points_back(tokens: Sequence[str], i: int) -> bool:
     if word == "that":
         if before in _CLAUSE_VERBS or (i + 1 < len(tokens) and _is_name(tokens, i + 1)):
             return False
-        if after in ("one", "ones"):  # "the record before that one"
-            return True
+        if after in ("one", "ones") and (i + 2 >= len(tokens) or not _is_word(tokens[i + 2])):
+            return True  # "the record before that one?", not "that one ship stayed"
         return after not in _DETERMINERS | _PRONOUNS | _AUXILIARIES
     if word in ("this", "these", "those"):
         return after not in _NOT_DEICTIC_AFTER
@@ -265,16 +261,6 @@ def _ends_on_what_came_before(tokens: Sequence[str], words: Sequence[str]) -> bo
     return any(tuple(words[-len(phrase) :]) == phrase for phrase in _CLOSING_PHRASES)
 
 
-def _is_fragment(tokens: Sequence[str], words: Sequence[str]) -> bool:
-    """Whether the turn is a short question without a question word or an auxiliary
-    ("Beijing's explanation?", "casualties?")."""
-    return (
-        tokens[-1] == "?"
-        and len(words) <= _FRAGMENT_WORDS
-        and not any(w in _WH_WORDS or w in _AUXILIARIES for w in words)
-    )
-
-
 def refers_back(question: str) -> bool:
     """Whether `question` leans on an earlier turn.
 
@@ -284,9 +270,8 @@ def refers_back(question: str) -> bool:
     "approve the pact?"); when a reaction verb or "next", "in response" ... ends
     it with nothing to follow from ("how did Tokyo respond?", "what did China do
     in response?"); or when it names nothing itself and is elliptical
-    ("when?", "what else?") or a fragment without question word or auxiliary
-    ("Beijing's explanation?"). A question that names its own subject and holds
-    no such word stands alone, whatever its first word ("Why did China ban ...?").
+    ("when?", "what else?"). A question that names its own subject and holds no
+    such word stands alone, whatever its first word ("Why did China ban ...?").
     """
     tokens = phrase_tokens(question)
     words = [_bare(t) for t in tokens if _is_word(t)]
@@ -294,7 +279,7 @@ def refers_back(question: str) -> bool:
         return False
     if words[0] in _OPENERS or tuple(words[:2]) in _OPENING_PHRASES:
         return True
-    if _ends_on_what_came_before(tokens, words) or _is_fragment(tokens, words):
+    if _ends_on_what_came_before(tokens, words):
         return True
     if any(_is_word(t) and _points_back(tokens, i) for i, t in enumerate(tokens)):
         return True

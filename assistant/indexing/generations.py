@@ -70,7 +70,7 @@ from .._types import (
     VectorPart,
     document_context,
 )
-from .lexical import LEXICAL_PARTS, LexicalIndex, content_terms
+from .lexical import LEXICAL_PARTS, TERMS_VERSION, LexicalIndex, content_terms
 from .parts import PartedRows, check_part_bounds
 from .passages import Passages, check_rows, encode_passages, map_text
 from .vectors import SearchableIndex, ShardedVectorIndex, VectorIndex
@@ -341,12 +341,14 @@ def open_lexical(
 
     Returns:
         The index, or None when the generation stores none (built by an older
-        version): the caller then indexes the passages itself.
+        version), or one whose terms were cut otherwise than queries now are
+        (`TERMS_VERSION`): the caller then indexes the passages itself, until the
+        next build rewrites the generation.
 
     Raises:
         IndexCorruptError: A file is invalid (wrong type or shape).
     """
-    if not generation.has_lexical:
+    if not generation.has_lexical or generation.manifest.lexical_terms != TERMS_VERSION:
         return None
     return LexicalIndex.load(lambda part: generation.path / _lexical_name(in_context, part))
 

@@ -50,8 +50,9 @@ def _quiet_bm25s() -> None:
 
 #: What `content_terms` cuts, as a number recorded in each generation: raised when
 #: it changes, so that the next build writes a generation whose BM25 index is cut
-#: like the queries are, even if no document changed (2: "U.S." and "2+2" whole).
-TERMS_VERSION = 2
+#: like the queries are, even if no document changed (2: "U.S." and "2+2" whole;
+#: 3: an abbreviation glued to a word leaves the word whole, only digits join by "+").
+TERMS_VERSION = 3
 
 # Words that shape a question but never locate its answer.
 _QUESTION_WORDS = [

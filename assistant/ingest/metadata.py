@@ -40,8 +40,10 @@ _DATE_PREFIX = re.compile(
     r"(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day,?\s+)?",
     re.I,
 )
-# A byline ("By Jane Doe and John Roe") belongs to the header block. Names only:
-# a header line is left out of the passages, and "By then, it was over." is text.
+# A byline ("By Jane Doe and John Roe") belongs to the header block. Names only, on
+# a line of its own (a blank line or the date after it): a header line is left out
+# of the passages, and "By then, it was over." or a wrapped first line of a
+# paragraph ("By Monday Prime Minister Kishida⏎had spoken ...") is text.
 _BYLINE = re.compile(r"^By\s+[A-Z][\w.'’-]*(?:\s+(?:and\s+)?[A-Z][\w.'’-]*){0,5}$")
 _ISO_IN_NAME = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
 _MARKDOWN_MARKS = re.compile(r"^#{1,6}\s+|\s+#+\s*$")
@@ -143,7 +145,7 @@ def read_header(text: str, source: str) -> Header:
             series, role = plain, "series"
         elif title is None and _is_title_like(plain, _stands_alone(text, end, lines, index)):
             title, role = plain, "title"
-        elif title is not None and _BYLINE.match(plain):
+        elif title is not None and _BYLINE.match(plain) and _stands_alone(text, end, lines, index):
             role = "byline"
         if role is None:
             in_header = False

@@ -42,8 +42,7 @@ REFERS_BACK = [
     "What did China do in response?",  # what followed, with nothing named to follow
     "What did Japan do next?",
     "what changed as a result",
-    "Beijing's explanation?",  # a fragment: no question word, no auxiliary
-    "what was the record before that one",  # "that one"
+    "what was the record before that one",  # "that one" at the end
 ]
 
 STANDALONE = [
@@ -65,8 +64,8 @@ STANDALONE = [
     # what China responds to is named in an earlier clause
     "When did Japan and Australia sign the RAA, and how did China respond?",
     "Which reports mention public comments?",  # a noun, not the verb
-    "Henoko landfill costs",  # a search of three words, not a fragment of a question
-    "Who is Kishida?",  # short, but a question word
+    "Is it true that one Chinese ship stayed 80 hours near the Senkakus?",  # "that one ship"
+    "What does the fact that one ship stayed 80 hours mean?",
 ]
 
 

@@ -10,7 +10,13 @@ import pytest
 from assistant import SourcesError, build_index
 from assistant._types import Document, DocumentRecord, SkippedSource
 from assistant.indexing.build_plan import compare_documents, is_fresh, plan_build
-from assistant.indexing.generations import GENERATIONS, MANIFEST, current_generation
+from assistant.indexing.generations import (
+    GENERATIONS,
+    MANIFEST,
+    current_generation,
+    open_lexical,
+    read_generation,
+)
 from assistant.indexing.lexical import TERMS_VERSION
 from assistant.search.searcher import load_searcher
 
@@ -147,12 +153,16 @@ def test_a_generation_cut_into_other_terms_is_rewritten(tmp_path: Path) -> None:
     assert manifest["lexical_terms"] == TERMS_VERSION
     del manifest["lexical_terms"]  # as written before the version was recorded
     manifest_path.write_text(json.dumps(manifest))
+    # until the next build, queries index the passages themselves rather than use
+    # the stored index, cut otherwise
+    assert open_lexical(read_generation(index), in_context=True) is None
     assert not plan_build(settings_for(tmp_path), force=False).up_to_date
 
     second = build_index(sources, index, embedder=HashEmbedder())
     assert not second.up_to_date
     assert second.generation != first.generation
     assert current_generation(index) == second.generation
+    assert open_lexical(read_generation(index), in_context=True) is not None
     lexical = load_searcher(index).lexical(in_context=False)
     assert lexical.known_terms(["2+2", "us"]) == ["2+2", "us"]
     assert build_index(sources, index, embedder=HashEmbedder()).up_to_date

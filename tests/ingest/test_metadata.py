@@ -33,6 +33,13 @@ def test_a_sentence_opening_with_by_is_no_byline() -> None:
     text = "Alliance notes\nBy then, Tokyo had agreed.\n\nBody."
     header = read_header(text, "notes.txt")
     assert text[header.body_start :].startswith("\nBy then")
+    # the wrapped first line of a paragraph, though it reads like names
+    wrapped = (
+        "Japan and Korea resume talks\nAugust 16, 2024\n\nBy Monday Prime Minister Kishida\n"
+        "had spoken to President Biden twice.\n\nThe second paragraph."
+    )
+    header = read_header(wrapped, "talks.txt")
+    assert wrapped[header.body_start :].startswith("\n\nBy Monday Prime Minister Kishida\n")
 
 
 def test_without_header_lines_the_file_name_gives_title_and_date() -> None:

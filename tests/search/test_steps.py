@@ -72,6 +72,10 @@ def test_content_words_and_phrase_tokens() -> None:
     assert content_words("U.S. and U.N. officials, the U.S-Japan pact, at 7 a.m.") == [
         "us", "and", "un", "officials", "the", "us", "japan", "pact", "at",
     ]  # fmt: skip
+    # glued to a word, the abbreviation leaves the word whole; only digits join by "+"
+    assert content_words("S.Korea, the U.S.Navy, Tokyo+Seoul, 2+2+2") == [
+        "korea", "the", "us", "navy", "tokyo", "seoul", "2+2+2",
+    ]  # fmt: skip
     assert word_set("Tokyo said; tokyo SAID") == frozenset({"tokyo", "said"})
     # phrase tokens: names kept whole, clause punctuation apart
     assert phrase_tokens("What did the U.S. say about China's J-Alert, then?") == [
