@@ -83,9 +83,13 @@ class Verification:
     def wait(self) -> IndexCorruptError | None:
         """Block until every submitted file is hashed; the first mismatch, if any."""
         with self._lock:
-            futures = list(self._futures.values())
-        for future in futures:
-            future.exception()  # waits; a failure is recorded by `_check`
+            futures = list(self._futures.items())
+        for name, future in futures:
+            future.exception()  # waits
+            # A future wakes its waiters before it runs its done callbacks, so the
+            # callback's `_check` may not have run yet: check here too (the first
+            # mismatch recorded wins either way).
+            self._check(name, future)
         return self._error
 
     def _check(self, name: str, done: Future[str]) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from assistant import IndexCorruptError, Settings, retrieve
 from assistant.indexing.generations import read_generation
+from assistant.indexing.verification import Verification
 from assistant.search.searcher import load_searcher
 
 DAMAGED = "lexical/plain.scores.npy"  # written fresh by every build, never linked
@@ -70,3 +71,21 @@ def test_queries_move_to_the_previous_generation_once_the_live_one_fails(
     # the previous generation never held the typhoon note
     assert all(c.source != "typhoon-relief.txt" for c in found)
     assert {c.generation for c in found} == {then.generation.manifest.generation}
+
+
+def test_wait_reports_a_mismatch_found_by_the_last_hash(tmp_path: Path) -> None:
+    """A future wakes `wait()` before its done callback runs: the mismatch must be
+    reported all the same, every time (the interleaving is rare, hence 50 rounds; it
+    made the damaged-generation test above fail once under load)."""
+    (tmp_path / "chunks.jsonl").write_bytes(b"{}\n" * 1000)
+
+    def corrupt(path: Path) -> IndexCorruptError:
+        return IndexCorruptError(f"{path.name} does not match its checksum")
+
+    for _ in range(50):
+        verification = Verification(tmp_path, {"chunks.jsonl": "0" * 64}, 2, corrupt, corrupt)
+        verification.submit("chunks.jsonl")
+        verification.started()
+        error = verification.wait()
+        assert isinstance(error, IndexCorruptError)
+        assert "chunks.jsonl" in str(error)
