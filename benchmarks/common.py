@@ -12,6 +12,7 @@ ranking is a list of document ids, best first, without repeats.
 
 from __future__ import annotations
 
+import argparse
 import functools
 import hashlib
 import json
@@ -37,6 +38,7 @@ __all__ = [
     "Abstract",
     "CachedBuild",
     "abstract_file_text",
+    "add_set_argument",
     "build_cached",
     "doc_id_of",
     "doc_ranking",
@@ -60,6 +62,18 @@ REPO = Path(__file__).resolve().parents[1]
 SCIFACT_DATA = Path(__file__).resolve().parents[2] / "shared" / "eval" / "scifact"
 CACHE = REPO / "benchmarks" / ".cache"
 ALLIANCE = REPO / "benchmarks" / "data" / "alliance"
+
+
+def add_set_argument(parser: argparse.ArgumentParser, more_help: str = "") -> None:
+    """`--set NAME`: which evaluation set of `benchmarks/data/` a benchmark runs on
+    (its folder is `ALLIANCE.parent / NAME`)."""
+    parser.add_argument(
+        "--set",
+        choices=sorted(p.name for p in ALLIANCE.parent.iterdir() if p.is_dir()),
+        default=ALLIANCE.name,
+        help=f"which evaluation set of benchmarks/data/ (default: {ALLIANCE.name})" + more_help,
+    )
+
 
 #: Modules used only when answering (the BM25 index is built when an index is
 #: loaded; chunking settings are checked by `build_index` itself). Every other

@@ -24,13 +24,20 @@ from pathlib import Path
 from typing import Any
 
 from assistant import Settings, build_index
-from assistant.evaluation import EvalItem, EvalReport, evaluate, load_eval_items
+from assistant.evaluation import (
+    SPLITS,
+    EvalItem,
+    TableRow,
+    evaluate,
+    load_eval_items,
+    markdown_table,
+)
 
-from .common import ALLIANCE
+from .common import ALLIANCE, add_set_argument
 from .ingest import chromium_page, read_article, write_article
 
 FORMATS = ("txt", "html", "docx", "pdf")
-SPLITS = ("dev", "heldout")
+COLUMNS = ("hit@1", "hit@3", "mrr", "doc@1", "highlight@1", "off_topic", "near_topic", "false")
 
 
 @contextlib.contextmanager
@@ -80,42 +87,15 @@ def renamed(items: Sequence[EvalItem], names: dict[str, str]) -> list[EvalItem]:
     ]
 
 
-def _row(fmt: str, split: str, report: EvalReport) -> str:
-    cells = [
-        fmt,
-        split,
-        f"{report.hit_at[1]:.3f}",
-        f"{report.hit_at[3]:.3f}",
-        f"{report.mrr:.3f}",
-        f"{report.doc_at_1:.3f}",
-        f"{report.highlight_at_1:.3f}",
-        f"{report.off_topic_abstained}/{report.off_topic}",
-        f"{report.near_topic_abstained}/{report.near_topic}",
-        f"{report.false_abstentions}/{report.answerable}",
-    ]
-    return "| " + " | ".join(cells) + " |"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument(
-        "--set",
-        choices=sorted(p.name for p in ALLIANCE.parent.iterdir() if p.is_dir()),
-        default=ALLIANCE.name,
-        help="which evaluation set of benchmarks/data/ (default: alliance)",
-    )
+    add_set_argument(parser)
     parser.add_argument("--formats", nargs="+", choices=FORMATS, default=list(FORMATS))
     parser.add_argument("-k", type=int, default=5, help="excerpts per question")
     args = parser.parse_args(argv)
     data = ALLIANCE.parent / args.set
     items = load_eval_items(data / "questions.jsonl")
-    lines = [
-        f"# Quality by format: {args.set}, {len(items)} questions, k={args.k}",
-        "",
-        "| format | split | hit@1 | hit@3 | MRR | doc@1 | highlight@1 | off-topic abst. "
-        "| near-topic abst. | false abst. |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    rows = []
     with (
         tempfile.TemporaryDirectory(prefix="formats-") as scratch,
         _pdf_printer(args.formats) as page,
@@ -125,11 +105,10 @@ def main(argv: list[str] | None = None) -> int:
             names = write_as(data / "sources", fmt, root / "sources", page)
             settings = Settings.from_env(root / "sources", root / "index")
             build_index(settings=settings)
-            for split in SPLITS:
-                asked = renamed([i for i in items if i.split == split], names)
-                report = evaluate(asked, k=args.k, settings=settings)
-                lines.append(_row(fmt, split, report))
-    print("\n".join(lines))
+            report = evaluate(renamed(items, names), k=args.k, settings=settings)
+            rows += [TableRow(f"{fmt}, {split}", report.group(split=split)) for split in SPLITS]
+    title = f"# Quality by format: {args.set}, {len(items)} questions, k={args.k}"
+    print(title + "\n\n" + markdown_table(rows, columns=COLUMNS, label="format, split"))
     return 0
 
 

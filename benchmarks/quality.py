@@ -82,7 +82,8 @@ from assistant.search.fusion import fuse_rrf
 from assistant.search.question import clean_question
 from assistant.search.signals import Signals, abstention_signals, term_weights
 
-ALLIANCE = Path(__file__).resolve().parent / "data" / "alliance"
+from .common import ALLIANCE, add_set_argument
+
 #: Candidates each ranking hands to RRF in the baselines (the project's default too).
 POOL = 100
 
@@ -362,13 +363,7 @@ def _rows(rows: Sequence[Row], split: str | None, kind: str | None) -> list[Tabl
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument(
-        "--set",
-        choices=sorted(p.name for p in ALLIANCE.parent.iterdir() if p.is_dir()),
-        default=ALLIANCE.name,
-        help="which evaluation set of benchmarks/data/ (default: alliance); --eval, "
-        "--sources and --dialogues override its parts",
-    )
+    add_set_argument(parser, "; --eval, --sources and --dialogues override its parts")
     parser.add_argument(
         "--eval", type=Path, help="JSONL questions (default: the set's questions.jsonl)"
     )
